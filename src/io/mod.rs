@@ -1,0 +1,1 @@
+//! File input/output: NIfTI-1 volumes and label masks.
