@@ -1,1 +1,32 @@
-fn main() {}
+//! `lungscope`: with no arguments opens the viewer; subcommands run headless.
+
+use clap::Parser;
+use lungscope::cli::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    lungscope::cli::init_logging(cli.verbose);
+    let result = match cli.command {
+        None => open_gui(Vec::new()),
+        Some(Command::View(args)) => open_gui(args.files),
+        Some(Command::Info(args)) => lungscope::cli::info::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(feature = "gui")]
+fn open_gui(files: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+    lungscope::app::run(files)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "gui"))]
+fn open_gui(_files: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+    anyhow::bail!("this build has no viewer (built without the `gui` feature); use a subcommand, see --help")
+}

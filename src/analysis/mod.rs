@@ -1,0 +1,1 @@
+//! Quantification: lung and infection volumes, infection %, zones, severity score, HU statistics.

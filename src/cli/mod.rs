@@ -1,0 +1,50 @@
+//! The command-line interface (clap). Each subcommand lives in its own module and
+//! uses only the core (no GUI types), so every command runs headless.
+
+pub mod info;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Chest-CT viewer with on-device COVID-19 lung and infection segmentation.
+#[derive(Debug, Parser)]
+#[command(name = "lungscope", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do; none opens the viewer.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the viewer with files (volumes, then masks on the same grid).
+    View(ViewArgs),
+    /// Print dimensions, spacing, orientation, affine and intensity facts of NIfTI files.
+    Info(info::InfoArgs),
+}
+
+/// Arguments of `lungscope view`.
+#[derive(Debug, clap::Args)]
+pub struct ViewArgs {
+    /// NIfTI files to open: the first volume, then masks on its grid.
+    pub files: Vec<PathBuf>,
+}
+
+/// Sets up `tracing` output on stderr (`RUST_LOG` overrides the verbosity).
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

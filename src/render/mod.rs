@@ -1,0 +1,1 @@
+//! GPU slice rendering with wgpu (WGSL shaders in `shaders/`).

@@ -1,0 +1,1 @@
+//! Reports: JSON, CSV, HTML and PDF writers.

@@ -1,0 +1,1 @@
+//! Segmentation engine: U-Net / U-Net++ in burn, device choice, inference, training.
