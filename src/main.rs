@@ -10,6 +10,7 @@ fn main() -> std::process::ExitCode {
         None => open_gui(Vec::new()),
         Some(Command::View(args)) => open_gui(args.files),
         Some(Command::Info(args)) => lungscope::cli::info::run(&args),
+        Some(Command::Report(args)) => lungscope::cli::report::run(&args),
     };
     match result {
         Ok(code) => code,

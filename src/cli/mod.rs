@@ -2,6 +2,7 @@
 //! uses only the core (no GUI types), so every command runs headless.
 
 pub mod info;
+pub mod report;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,6 +26,9 @@ pub enum Command {
     View(ViewArgs),
     /// Print dimensions, spacing, orientation, affine and intensity facts of NIfTI files.
     Info(info::InfoArgs),
+    /// Quantify a segmentation (volumes, infection %, zones, severity score, HU
+    /// statistics) and write JSON / CSV / HTML / PDF reports.
+    Report(report::ReportArgs),
 }
 
 /// Arguments of `lungscope view`.
