@@ -90,15 +90,20 @@ fn json_round_trips() {
     let again = Report::from_json(&std::fs::read_to_string(&out).expect("read")).expect("parse");
     same_report(&again, &r);
     // Python's json module (a correctly rounding parser) reads every number exactly.
-    if let Ok(o) = std::process::Command::new("python3")
-        .args(["-c", "import json,sys; r=json.load(open(sys.argv[1])); print(repr(r['analysis']['quantities']['left']['lung_ml']))"])
+    let script = "import json,sys; r=json.load(open(sys.argv[1])); \
+                  print(repr(r['analysis']['quantities']['left']['lung_ml']))";
+    let py = std::process::Command::new("python3")
+        .args(["-c", script])
         .arg(&out)
-        .output()
+        .output();
+    if let Ok(o) = py
+        && o.status.success()
     {
-        if o.status.success() {
-            let v: f64 = String::from_utf8_lossy(&o.stdout).trim().parse().expect("float");
-            assert_eq!(v, r.analysis.quantities.left.lung_ml);
-        }
+        let v: f64 = String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .expect("float");
+        assert_eq!(v, r.analysis.quantities.left.lung_ml);
     }
     // Patient-free header: the file name only, no folders.
     assert_eq!(r.header.file_name, "phantom_ct.nii");

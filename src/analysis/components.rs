@@ -205,10 +205,7 @@ impl Components {
         }
         // Resolve roots, sizes and index sums per root.
         let n = runs.len();
-        let mut root_of = vec![0u32; n];
-        for r in 0..n {
-            root_of[r] = find(&mut parent, r as u32);
-        }
+        let root_of: Vec<u32> = (0..n as u32).map(|r| find(&mut parent, r)).collect();
         let mut root_id = vec![u32::MAX; n];
         let mut sizes: Vec<u64> = Vec::new();
         let mut sums: Vec<[f64; 3]> = Vec::new();

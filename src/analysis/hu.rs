@@ -81,6 +81,8 @@ pub struct HuHistogram {
 }
 
 /// HU figures, present only for real HU.
+// One per report: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum HuFigures {

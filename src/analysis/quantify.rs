@@ -375,12 +375,14 @@ fn count_chunk(lung: &[u8], inf: &[u8]) -> InfectionCounts {
                 let inf = u8::from(b != 0) & lung;
                 let one = u8::from(a == 1);
                 let two = u8::from(a == 2);
-                acc[0][x] += lung;
-                acc[1][x] += inf;
-                acc[2][x] += one;
-                acc[3][x] += one & inf;
-                acc[4][x] += two;
-                acc[5][x] += two & inf;
+                // At most 255 additions per flush: wrapping never wraps, and
+                // keeps overflow checks out of the vectorised loop.
+                acc[0][x] = acc[0][x].wrapping_add(lung);
+                acc[1][x] = acc[1][x].wrapping_add(inf);
+                acc[2][x] = acc[2][x].wrapping_add(one);
+                acc[3][x] = acc[3][x].wrapping_add(one & inf);
+                acc[4][x] = acc[4][x].wrapping_add(two);
+                acc[5][x] = acc[5][x].wrapping_add(two & inf);
             }
         }
         let s = |a: &[u8; LANES]| a.iter().map(|&v| u64::from(v)).sum::<u64>();

@@ -33,6 +33,11 @@ pub struct SegmentationNotes {
     pub unknown_label_voxels: u64,
     /// Infected voxels whose side came from the lung they touch or their position.
     pub infection_sided_voxels: u64,
+    /// True if the given lung labels contradict the affine: the "left" lung
+    /// (label 1) lies on the patient's right of the "right" lung (label 2).
+    /// The labels are used as given; the report warns.
+    #[serde(default)]
+    pub lung_labels_look_swapped: bool,
 }
 
 /// Lung voxels with their side and infection state.
@@ -89,11 +94,14 @@ impl Segmentation {
             }
             codes
         };
-        let seg = Self {
+        let mut seg = Self {
             geometry: map.geometry.clone(),
             codes,
             notes,
         };
+        if seg.notes.split.is_none() {
+            seg.notes.lung_labels_look_swapped = seg.labels_look_swapped();
+        }
         seg.non_empty()
     }
 
@@ -135,11 +143,14 @@ impl Segmentation {
                 }
             }
         }
-        let seg = Self {
+        let mut seg = Self {
             geometry: lung.geometry.clone(),
             codes,
             notes,
         };
+        if seg.notes.split.is_none() {
+            seg.notes.lung_labels_look_swapped = seg.labels_look_swapped();
+        }
         seg.non_empty()
     }
 
@@ -159,6 +170,31 @@ impl Segmentation {
     #[inline]
     pub fn side(code: u8) -> u8 {
         code & !INFECTED
+    }
+
+    /// True if the mean world x of the left lung exceeds the right lung's (RAS+:
+    /// the patient's left is at smaller x).
+    fn labels_look_swapped(&self) -> bool {
+        let g = &self.geometry;
+        let [nx, ny, _] = g.dims;
+        if nx == 0 || ny == 0 {
+            return false;
+        }
+        let a = g.affine[0];
+        let mut sums = [(0.0f64, 0u64); 3];
+        for (row, line) in self.codes.chunks_exact(nx).enumerate() {
+            let base = a[1] * (row % ny) as f64 + a[2] * (row / ny) as f64 + a[3];
+            for (i, &c) in line.iter().enumerate() {
+                let s = Self::side(c) as usize;
+                if s == 1 || s == 2 {
+                    sums[s].0 += base + a[0] * i as f64;
+                    sums[s].1 += 1;
+                }
+            }
+        }
+        sums[1].1 > 0
+            && sums[2].1 > 0
+            && sums[1].0 / sums[1].1 as f64 > sums[2].0 / sums[2].1 as f64
     }
 
     fn non_empty(self) -> Result<Self, AnalysisError> {
@@ -292,8 +328,21 @@ mod tests {
         assert_eq!(s.notes.unknown_label_voxels, 1);
         assert_eq!(s.notes.infection_sided_voxels, 9);
         assert!(s.notes.split.is_none());
+        assert!(!s.notes.lung_labels_look_swapped);
         let back = s.to_label_map();
         assert_eq!(back.histogram()[INFECTION as usize], 9);
+    }
+
+    #[test]
+    fn swapped_lung_labels_are_noticed() {
+        let g = grid();
+        let mut l = vec![0u8; g.len()];
+        // LPS: low i is the patient's right, but labelled left here.
+        paint_box(&g, &mut l, [1, 1, 1], [8, 5, 5], LEFT_LUNG);
+        paint_box(&g, &mut l, [12, 1, 1], [19, 5, 5], RIGHT_LUNG);
+        let map = LabelMask::new(g, l).expect("size");
+        let s = Segmentation::from_label_map(&map, &SplitOptions::default()).expect("lungs");
+        assert!(s.notes.lung_labels_look_swapped);
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
             .unwrap_or_else(|| "labels".into()),
     );
     put(
+        "lung_labels_look_swapped",
+        u8::from(n.lung_labels_look_swapped).to_string(),
+    );
+    put(
         "infection_outside_lung_voxels",
         n.infection_outside_lung_voxels.to_string(),
     );

@@ -240,7 +240,7 @@ pub mod base64_bytes {
     /// Decodes padded base64; `None` if malformed.
     pub fn decode(text: &str) -> Option<Vec<u8>> {
         let t = text.as_bytes();
-        if t.len() % 4 != 0 {
+        if !t.len().is_multiple_of(4) {
             return None;
         }
         let val = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|v| v as u32);

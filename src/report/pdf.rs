@@ -14,6 +14,8 @@ const PAGE_W: f32 = 595.0;
 const PAGE_H: f32 = 842.0;
 const MARGIN: f32 = 50.0;
 const BODY: f32 = 9.0;
+/// Height of the histogram chart (points).
+const HIST_H: f32 = 130.0;
 const FONT: Name<'static> = Name(b"F1");
 const BOLD: Name<'static> = Name(b"F2");
 
@@ -242,7 +244,7 @@ impl Layout {
 
     fn histogram(&mut self, shares: (Vec<f64>, Vec<f64>), lo_hu: f64, bin_hu: f64) {
         let (lung, inf) = shares;
-        let (w, h) = (PAGE_W - 2.0 * MARGIN - 40.0, 130.0);
+        let (w, h) = (PAGE_W - 2.0 * MARGIN - 40.0, HIST_H);
         self.ensure(h + 30.0);
         let x0 = MARGIN + 30.0;
         let y0 = self.y - h - 6.0;
@@ -301,6 +303,8 @@ pub fn pdf(r: &Report) -> Vec<u8> {
         l.table(&t);
     }
     if let HuFigures::Available { histogram, .. } = &r.analysis.hu {
+        // Keep the heading with the chart.
+        l.ensure(HIST_H + 90.0);
         l.heading("HU histogram");
         l.histogram(
             histogram_shares(histogram),

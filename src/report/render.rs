@@ -220,7 +220,7 @@ mod tests {
                         l[idx] = RIGHT_LUNG;
                     }
                     if (25..35).contains(&i) && (10..20).contains(&j) {
-                        l[idx] = if i >= 28 && i < 32 && (13..17).contains(&j) {
+                        l[idx] = if (28..32).contains(&i) && (13..17).contains(&j) {
                             INFECTION
                         } else {
                             LEFT_LUNG

@@ -228,6 +228,13 @@ pub fn notes_table(r: &Report) -> Table {
         }
         None => t.kv("Left/right split", "from the lung labels"),
     }
+    if n.lung_labels_look_swapped {
+        t.kv(
+            "Lung labels",
+            "label 1 (left lung) lies on the patient's right of label 2 according to the \
+             image orientation; the labels were used as given, so left and right may be swapped",
+        );
+    }
     if n.infection_outside_lung_voxels > 0 {
         t.kv(
             "Infection outside the lungs",
