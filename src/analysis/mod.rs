@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod components;
 pub mod hu;
 pub mod lungs;
+mod midline;
 pub mod phantom;
 pub mod quantify;
 pub mod segmentation;
