@@ -66,6 +66,17 @@ pub enum SplitMethod {
     SingleLung,
 }
 
+impl SplitMethod {
+    /// The snake-case name used in JSON and CSV.
+    pub fn key(self) -> &'static str {
+        match self {
+            SplitMethod::SeparateComponents => "separate_components",
+            SplitMethod::MidlinePlane => "midline_plane",
+            SplitMethod::SingleLung => "single_lung",
+        }
+    }
+}
+
 /// The result of [`split_left_right`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct LungSplit {
@@ -439,6 +450,17 @@ mod tests {
         let lung: Vec<bool> = truth.iter().map(|&l| l != 0).collect();
         let s = split_left_right(&lung, &g, &SplitOptions::default()).expect("lungs");
         assert_eq!(s.mask.labels, truth);
+    }
+
+    #[test]
+    fn method_keys_match_serde() {
+        for m in [
+            SplitMethod::SeparateComponents,
+            SplitMethod::MidlinePlane,
+            SplitMethod::SingleLung,
+        ] {
+            assert_eq!(serde_json::to_value(m).expect("json"), m.key());
+        }
     }
 
     #[test]

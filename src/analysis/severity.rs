@@ -60,6 +60,17 @@ impl Lobe {
         }
     }
 
+    /// The snake-case name used in JSON and CSV (`left_upper`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Lobe::LeftUpper => "left_upper",
+            Lobe::LeftLower => "left_lower",
+            Lobe::RightUpper => "right_upper",
+            Lobe::RightMiddle => "right_middle",
+            Lobe::RightLower => "right_lower",
+        }
+    }
+
     /// The zones approximating this lobe without a lobe mask.
     pub fn approximating_zones(self) -> (Side, &'static [Zone]) {
         match self {
@@ -241,5 +252,8 @@ mod tests {
     fn lobe_labels_are_one_to_five() {
         let labels: Vec<u8> = Lobe::ALL.iter().map(|l| l.label()).collect();
         assert_eq!(labels, vec![1, 2, 3, 4, 5]);
+        for l in Lobe::ALL {
+            assert_eq!(serde_json::to_value(l).expect("json"), l.key());
+        }
     }
 }

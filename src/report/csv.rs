@@ -67,8 +67,7 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
         },
     );
     for l in &s.lobes {
-        let key = format!("{:?}", l.lobe).to_lowercase();
-        put(&format!("score_{key}"), l.score.to_string());
+        put(&format!("score_{}", l.lobe.key()), l.score.to_string());
     }
     let (avail, inf_mean, inf_median, inf_std) = match &r.analysis.hu {
         HuFigures::Available { infected, .. } => (
@@ -98,7 +97,7 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
         "lung_split",
         n.split
             .as_ref()
-            .map(|s| format!("{:?}", s.method).to_lowercase())
+            .map(|s| s.method.key().to_string())
             .unwrap_or_else(|| "labels".into()),
     );
     put(

@@ -221,7 +221,7 @@ pub fn notes_table(r: &Report) -> Table {
             t.kv(
                 "Left/right split",
                 format!(
-                    "made here: {how} (midline x = {:.1} mm, {} components, {} specks)",
+                    "made here: {how} (midline x = {:.1} mm; connected components: {}, of which specks: {})",
                     s.midline_x_mm, s.components, s.specks
                 ),
             );
