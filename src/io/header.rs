@@ -472,8 +472,8 @@ fn choose_affine(raw: &Raw, warnings: &mut Vec<String>) -> (Affine, &'static str
     }
     warnings.push("no qform/sform: orientation unknown, assuming RAS with pixdim spacing".into());
     let mut a = IDENTITY;
-    for k in 0..3 {
-        a[k][k] = raw.pixdim[k + 1].abs();
+    for (k, row) in a.iter_mut().take(3).enumerate() {
+        row[k] = raw.pixdim[k + 1].abs();
     }
     (a, "pixdim")
 }

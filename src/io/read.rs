@@ -93,26 +93,26 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
 pub fn read_mask(path: &Path, grid: Option<&Geometry>) -> Result<LabelMask, NiftiError> {
     let (hdr, payload) = read_raw(path)?;
     let geometry = Geometry::from_affine(hdr.dims, hdr.affine);
-    if let Some(grid) = grid {
-        if !geometry.same_grid(grid) {
-            let detail = if geometry.dims == grid.dims {
-                format!(
-                    " (same dims but the affines differ: mask {} {:?} mm, volume {} {:?} mm)",
-                    geometry.orientation_string(),
-                    round3(geometry.spacing),
-                    grid.orientation_string(),
-                    round3(grid.spacing)
-                )
-            } else {
-                String::new()
-            };
-            return Err(NiftiError::GridMismatch {
-                mask_dims: geometry.dims,
-                volume_dims: grid.dims,
-                detail,
-                path: path.to_path_buf(),
-            });
-        }
+    if let Some(grid) = grid
+        && !geometry.same_grid(grid)
+    {
+        let detail = if geometry.dims == grid.dims {
+            format!(
+                " (same dims but the affines differ: mask {} {:?} mm, volume {} {:?} mm)",
+                geometry.orientation_string(),
+                round3(geometry.spacing),
+                grid.orientation_string(),
+                round3(grid.spacing)
+            )
+        } else {
+            String::new()
+        };
+        return Err(NiftiError::GridMismatch {
+            mask_dims: geometry.dims,
+            volume_dims: grid.dims,
+            detail,
+            path: path.to_path_buf(),
+        });
     }
     let mut warnings = Vec::new();
     let voxels = to_voxels(&hdr, payload, &mut warnings);
@@ -272,11 +272,11 @@ fn payload_bytes(p: &mut Payload) -> &mut [u8] {
 }
 
 fn fix_endian(hdr: &Header, p: &mut Payload) {
-    if let Payload::I16(v) = p {
-        if hdr.big_endian != cfg!(target_endian = "big") {
-            for x in v.iter_mut() {
-                *x = x.swap_bytes();
-            }
+    if let Payload::I16(v) = p
+        && hdr.big_endian != cfg!(target_endian = "big")
+    {
+        for x in v.iter_mut() {
+            *x = x.swap_bytes();
         }
     }
 }
@@ -379,7 +379,7 @@ fn read_gzip(file: File, file_len: u64, path: &Path) -> Result<(Header, Payload)
 fn inflate_one_shot(comp: &[u8], hdr: &Header, total: usize, data_len: usize) -> Option<Payload> {
     let off = hdr.vox_offset as usize;
     let mut d = libdeflater::Decompressor::new();
-    if hdr.datatype == 4 && off % 2 == 0 {
+    if hdr.datatype == 4 && off.is_multiple_of(2) {
         let mut v = vec![0i16; total.div_ceil(2)];
         prefault(bytemuck::cast_slice_mut(v.as_mut_slice()));
         let t = std::time::Instant::now();
