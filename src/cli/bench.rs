@@ -20,6 +20,10 @@ pub struct BenchLoadArgs {
     /// Also time writing a uint8 mask of the same grid (.nii.gz) into this folder.
     #[arg(long)]
     pub write_dir: Option<PathBuf>,
+    /// The mask to re-write (read first, on the volume's grid); without it a
+    /// generated two-lung mask is written.
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
 }
 
 /// Results of `bench-load`.
@@ -79,19 +83,10 @@ pub fn run(args: &BenchLoadArgs) -> anyhow::Result<ExitCode> {
     let mut write_ms = Vec::new();
     let mut mask_file_bytes = None;
     if let Some(dir) = &args.write_dir {
-        // a realistic mask: a few blobs of labels, mostly background
-        let mut mask = LabelMask::empty(geometry.clone());
-        let [nx, ny, nz] = geometry.dims;
-        for k in 0..nz {
-            for j in ny / 4..3 * ny / 4 {
-                for i in nx / 5..2 * nx / 5 {
-                    mask.labels[geometry.index(i, j, k)] = 1;
-                }
-                for i in 3 * nx / 5..4 * nx / 5 {
-                    mask.labels[geometry.index(i, j, k)] = if (i + j + k) % 7 == 0 { 3 } else { 2 };
-                }
-            }
-        }
+        let mask = match &args.mask {
+            Some(p) => io::read_mask(p, Some(&geometry))?,
+            None => two_lung_mask(&geometry),
+        };
         let out = dir.join("bench_mask.nii.gz");
         for _ in 0..args.repeat {
             let t = Instant::now();
@@ -118,4 +113,21 @@ pub fn run(args: &BenchLoadArgs) -> anyhow::Result<ExitCode> {
     };
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A generated mask: two box "lungs" with scattered infection, mostly background.
+fn two_lung_mask(geometry: &crate::volume::Geometry) -> LabelMask {
+    let mut mask = LabelMask::empty(geometry.clone());
+    let [nx, ny, nz] = geometry.dims;
+    for k in 0..nz {
+        for j in ny / 4..3 * ny / 4 {
+            for i in nx / 5..2 * nx / 5 {
+                mask.labels[geometry.index(i, j, k)] = 1;
+            }
+            for i in 3 * nx / 5..4 * nx / 5 {
+                mask.labels[geometry.index(i, j, k)] = if (i + j + k) % 7 == 0 { 3 } else { 2 };
+            }
+        }
+    }
+    mask
 }
