@@ -367,6 +367,6 @@ fn gzip_parallel(header: &[u8], data: &[u8], level: u32) -> std::io::Result<Vec<
         crc.combine(&piece_crc);
     }
     out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(crc.amount() as u32).to_le_bytes());
+    out.extend_from_slice(&crc.amount().to_le_bytes()); // ISIZE: length mod 2^32
     Ok(out)
 }
