@@ -10,6 +10,7 @@ fn main() -> std::process::ExitCode {
         None => open_gui(Vec::new()),
         Some(Command::View(args)) => open_gui(args.files),
         Some(Command::Info(args)) => lungscope::cli::info::run(&args),
+        Some(Command::BenchLoad(args)) => lungscope::cli::bench::run(&args),
         Some(Command::Report(args)) => lungscope::cli::report::run(&args),
     };
     match result {
@@ -29,5 +30,7 @@ fn open_gui(files: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::Exit
 
 #[cfg(not(feature = "gui"))]
 fn open_gui(_files: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("this build has no viewer (built without the `gui` feature); use a subcommand, see --help")
+    anyhow::bail!(
+        "this build has no viewer (built without the `gui` feature); use a subcommand, see --help"
+    )
 }

@@ -1,6 +1,7 @@
 //! The command-line interface (clap). Each subcommand lives in its own module and
 //! uses only the core (no GUI types), so every command runs headless.
 
+pub mod bench;
 pub mod info;
 pub mod report;
 
@@ -26,6 +27,8 @@ pub enum Command {
     View(ViewArgs),
     /// Print dimensions, spacing, orientation, affine and intensity facts of NIfTI files.
     Info(info::InfoArgs),
+    /// Time reading a NIfTI volume (and writing a mask): JSON with medians and peak memory.
+    BenchLoad(bench::BenchLoadArgs),
     /// Quantify a segmentation (volumes, infection %, zones, severity score, HU
     /// statistics) and write JSON / CSV / HTML / PDF reports.
     Report(report::ReportArgs),
