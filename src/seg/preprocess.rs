@@ -24,12 +24,12 @@
 //!      normalisation and CLAHE because that is the order the training slices were
 //!      made in (resize to 256², min–max, CLAHE), so CLAHE tiles cover the same
 //!      number of pixels as in training.
-//! 3. **Geometry.** The slice is resized (bilinear, pixel centres aligned) by the
+//! 3. **Geometry.** The slice is resized ([`resize`](super::resample::resize): a
+//!    triangle filter on half-pixel centres, antialiased when shrinking) by the
 //!    same factor in mm on both axes so that its longer physical side spans `S`
-//!    pixels, and centred in the `S × S` canvas ([`Letterbox`]); the padding takes
-//!    the slice's smallest value (air). The letterbox is kept to undo it on the
-//!    model's output. A 256 × 256 slice with square pixels at `S = 256` is not
-//!    resampled at all.
+//!    pixels, and centred in the `S × S` canvas ([`Letterbox`]); the padding is 0.
+//!    The letterbox is kept to undo it on the model's output. A 256 × 256 slice
+//!    with square pixels at `S = 256` is not resampled at all.
 //!
 //! Training images (the shared 256² PNGs, no spacing known) go through
 //! [`gray8_to_input`], i.e. steps 2 (windowed) and 3 with square pixels.
@@ -188,7 +188,7 @@ impl Preprocessor {
             }
             Intensity::HuClahe { window, clahe } => hu_to_unit(&slice.data, lb, window, clahe),
         };
-        pad_with_min(lb, &content)
+        pad(lb, &content)
     }
 
     /// Model inputs of several slices, computed in parallel: `[n, 1, S, S]` flat.
@@ -230,9 +230,11 @@ fn hu_to_unit(hu: &[f32], lb: &Letterbox, window: [f32; 2], params: ClaheParams)
         .collect()
 }
 
-fn pad_with_min(lb: &Letterbox, content: &[f32]) -> Vec<f32> {
-    let fill = content.iter().copied().fold(f32::INFINITY, f32::min);
-    lb.pad(content, if fill.is_finite() { fill } else { 0.0 })
+/// The value of the letterbox padding.
+pub const PAD_VALUE: f32 = 0.0;
+
+fn pad(lb: &Letterbox, content: &[f32]) -> Vec<f32> {
+    lb.pad(content, PAD_VALUE)
 }
 
 /// The training side of the contract: an 8-bit training image (`grey / 255`, as
@@ -255,7 +257,7 @@ pub fn gray8_to_input(
     let lb = Letterbox::new(width, height, [1.0, 1.0], size);
     let unit: Vec<f32> = img.iter().map(|&g| f32::from(g) / 255.0).collect();
     let content = lb.resize_to_content(&unit);
-    (pad_with_min(&lb, &content), lb)
+    (pad(&lb, &content), lb)
 }
 
 #[cfg(test)]
@@ -335,9 +337,10 @@ mod tests {
                 .iter()
                 .all(|&v| ((v * 255.0).round() - v * 255.0).abs() < 1e-3)
         );
-        // The padding rows carry the content's minimum.
-        let min = input.iter().copied().fold(f32::INFINITY, f32::min);
-        assert_eq!(input[0], min);
+        // Padding rows are 0, the content spans the range after CLAHE.
+        assert!(input[..32 * 6].iter().all(|&v| v == PAD_VALUE));
+        let max = input.iter().copied().fold(0.0f32, f32::max);
+        assert!(max > 0.9, "max {max}");
     }
 
     #[test]

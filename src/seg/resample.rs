@@ -4,14 +4,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Bilinear resize of a row-major `f32` image (`sw × sh` → `dw × dh`).
+/// Resizes a row-major `f32` image (`sw × sh` → `dw × dh`) with a separable
+/// triangle filter on half-pixel centres (`align_corners = false`).
 ///
-/// Pixel centres are aligned (`align_corners = false`, as PyTorch's
-/// `F.interpolate(mode="bilinear")` and OpenCV's `INTER_LINEAR`): destination
-/// pixel `d` samples source position `(d + 0.5) * s / d_size - 0.5`, clamped at
-/// the edges. Equal sizes copy the image exactly. An empty source or destination
-/// gives an empty or zero image.
-pub fn resize_bilinear(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
+/// Enlarging, this is plain bilinear interpolation (PyTorch's
+/// `F.interpolate(mode="bilinear")`, edges clamped). Shrinking by a factor `f`,
+/// the triangle widens to `f` source pixels on each side (PIL's antialiased
+/// `BILINEAR`), so the result is an average rather than an aliased sample. Taps
+/// outside the image are left out and the weights renormalised. Equal sizes copy
+/// the image exactly. An empty source gives a zero image.
+pub fn resize(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
     if dw == 0 || dh == 0 {
         return Vec::new();
     }
@@ -21,34 +23,52 @@ pub fn resize_bilinear(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) 
     if sw == dw && sh == dh {
         return src[..sw * sh].to_vec();
     }
-    let xs = axis_weights(sw, dw);
-    let ys = axis_weights(sh, dh);
+    let xs = filter_taps(sw, dw);
+    let ys = filter_taps(sh, dh);
     // Horizontal pass over every source row: [sh, dw].
     let mut tmp = Vec::with_capacity(sh * dw);
     for line in src[..sw * sh].chunks_exact(sw) {
-        tmp.extend(
-            xs.iter()
-                .map(|&(x0, x1, t)| line[x0] + (line[x1] - line[x0]) * t),
-        );
+        tmp.extend(xs.iter().map(|(first, w)| {
+            w.iter().zip(&line[*first..]).map(|(c, v)| c * v).sum::<f32>()
+        }));
     }
     // Vertical pass: [dh, dw].
-    let mut out = Vec::with_capacity(dw * dh);
-    for &(y0, y1, t) in &ys {
-        let (a, b) = (&tmp[y0 * dw..(y0 + 1) * dw], &tmp[y1 * dw..(y1 + 1) * dw]);
-        out.extend(a.iter().zip(b).map(|(&p, &q)| p + (q - p) * t));
+    let mut out = vec![0.0f32; dw * dh];
+    for (row, (first, w)) in out.chunks_exact_mut(dw).zip(&ys) {
+        for (k, &c) in w.iter().enumerate() {
+            let src_row = &tmp[(first + k) * dw..(first + k + 1) * dw];
+            for (o, &v) in row.iter_mut().zip(src_row) {
+                *o += c * v;
+            }
+        }
     }
     out
 }
 
-/// For each destination index: the two source indices and the weight of the second.
-fn axis_weights(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
-    let scale = src as f64 / dst as f64;
+/// For each destination index: the first source index and the normalised weights
+/// of the consecutive source pixels from there.
+fn filter_taps(src: usize, dst: usize) -> Vec<(usize, Vec<f32>)> {
+    let scale = dst as f64 / src as f64;
+    let support = if scale < 1.0 { 1.0 / scale } else { 1.0 };
     (0..dst)
         .map(|d| {
-            let s = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
-            let i0 = (s.floor() as usize).min(src - 1);
-            let i1 = (i0 + 1).min(src - 1);
-            (i0, i1, (s - i0 as f64) as f32)
+            let centre = (d as f64 + 0.5) / scale - 0.5;
+            let lo = ((centre - support).floor() + 1.0).max(0.0) as usize;
+            let hi = (((centre + support).ceil() - 1.0).max(0.0) as usize).min(src - 1);
+            let lo = lo.min(hi);
+            let mut w: Vec<f32> = (lo..=hi)
+                .map(|i| (1.0 - (i as f64 - centre).abs() / support).max(0.0) as f32)
+                .collect();
+            let sum: f32 = w.iter().sum();
+            if sum > 0.0 {
+                w.iter_mut().for_each(|v| *v /= sum);
+            } else {
+                // The centre lies beyond the edge pixel: take the nearest one.
+                w.iter_mut().for_each(|v| *v = 0.0);
+                let nearest = centre.round().clamp(lo as f64, hi as f64) as usize - lo;
+                w[nearest] = 1.0;
+            }
+            (lo, w)
         })
         .collect()
 }
@@ -113,9 +133,9 @@ impl Letterbox {
         )
     }
 
-    /// Resizes a native slice to the content size (bilinear).
+    /// Resizes a native slice to the content size ([`resize`]).
     pub fn resize_to_content(&self, native: &[f32]) -> Vec<f32> {
-        resize_bilinear(
+        resize(
             native,
             self.src_w,
             self.src_h,
@@ -124,9 +144,9 @@ impl Letterbox {
         )
     }
 
-    /// Resizes a content-sized image back to the native slice size (bilinear).
+    /// Resizes a content-sized image back to the native slice size ([`resize`]).
     pub fn resize_to_native(&self, content: &[f32]) -> Vec<f32> {
-        resize_bilinear(
+        resize(
             content,
             self.content_w,
             self.content_h,
@@ -167,29 +187,39 @@ mod tests {
     #[test]
     fn equal_size_resize_is_exact() {
         let img: Vec<f32> = (0..12).map(|v| v as f32 * 0.37).collect();
-        assert_eq!(resize_bilinear(&img, 4, 3, 4, 3), img);
+        assert_eq!(resize(&img, 4, 3, 4, 3), img);
     }
 
     #[test]
-    fn halving_averages_pixel_pairs() {
-        // align_corners=false at factor 2 samples exactly between two pixels.
-        let img: Vec<f32> = (0..16).map(|v| v as f32).collect();
-        let out = resize_bilinear(&img, 4, 4, 2, 2);
-        // (0+1+4+5)/4 = 2.5, (2+3+6+7)/4 = 4.5, ...
-        assert_eq!(out, vec![2.5, 4.5, 10.5, 12.5]);
+    fn halving_uses_the_widened_triangle() {
+        // Factor 2: centre between pixels 2d and 2d+1, support 2 -> weights
+        // 1/8, 3/8, 3/8, 1/8 on 2d-1..=2d+2 (edge taps dropped and renormalised).
+        let row = [0.0f32, 8.0, 16.0, 24.0, 32.0, 40.0, 48.0, 56.0];
+        let out = resize(&row, 8, 1, 4, 1);
+        // d = 1: (8*1 + 16*3 + 24*3 + 32*1) / 8 = 20.
+        assert!((out[1] - 20.0).abs() < 1e-5, "{out:?}");
+        // d = 0: taps 0..=2 with weights 3, 3, 1 (tap -1 dropped): (0 + 24 + 16) / 7.
+        assert!((out[0] - 40.0 / 7.0).abs() < 1e-5, "{out:?}");
+        // The mean of a ramp is kept when shrinking by any factor.
+        let ramp: Vec<f32> = (0..300).map(|v| v as f32).collect();
+        for n in [37, 100, 150, 299] {
+            let small = resize(&ramp, 300, 1, n, 1);
+            let mean = small.iter().sum::<f32>() / n as f32;
+            assert!((mean - 149.5).abs() < 1.5, "{n}: {mean}");
+        }
     }
 
     #[test]
     fn upsampling_keeps_constant_and_linear_ramps() {
         let img = vec![3.0f32; 6];
         assert!(
-            resize_bilinear(&img, 3, 2, 7, 5)
+            resize(&img, 3, 2, 7, 5)
                 .iter()
                 .all(|&v| (v - 3.0).abs() < 1e-6)
         );
         // A horizontal ramp stays a ramp inside (edges are clamped).
         let ramp: Vec<f32> = (0..8).map(|v| v as f32).collect();
-        let up = resize_bilinear(&ramp, 8, 1, 16, 1);
+        let up = resize(&ramp, 8, 1, 16, 1);
         for w in up[1..15].windows(2) {
             assert!((w[1] - w[0] - 0.5).abs() < 1e-5, "{:?}", w);
         }
