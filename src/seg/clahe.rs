@@ -71,7 +71,7 @@ pub fn clahe(src: &[u8], width: usize, height: usize, params: ClaheParams) -> Ve
 
 /// Tile size after OpenCV's border extension.
 fn tile_size(width: usize, height: usize, tx: usize, ty: usize) -> (usize, usize) {
-    if width % tx == 0 && height % ty == 0 {
+    if width.is_multiple_of(tx) && height.is_multiple_of(ty) {
         (width / tx, height / ty)
     } else {
         let ext_w = width + tx - width % tx;

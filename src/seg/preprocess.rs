@@ -274,9 +274,11 @@ mod tests {
             .collect();
         let mut v = Volume::new(g, Voxels::F32(vox)).expect("sizes match");
         v.info.file_datatype = "uint8".into();
-        let mut header = nifti::NiftiHeader::default();
-        header.scl_slope = 1500.0 / 255.0;
-        header.scl_inter = -1250.0;
+        let header = nifti::NiftiHeader {
+            scl_slope: 1500.0 / 255.0,
+            scl_inter: -1250.0,
+            ..nifti::NiftiHeader::default()
+        };
         v.info.header = Some(Box::new(header));
         (v, grey)
     }

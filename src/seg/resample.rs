@@ -29,7 +29,10 @@ pub fn resize(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f3
     let mut tmp = Vec::with_capacity(sh * dw);
     for line in src[..sw * sh].chunks_exact(sw) {
         tmp.extend(xs.iter().map(|(first, w)| {
-            w.iter().zip(&line[*first..]).map(|(c, v)| c * v).sum::<f32>()
+            w.iter()
+                .zip(&line[*first..])
+                .map(|(c, v)| c * v)
+                .sum::<f32>()
         }));
     }
     // Vertical pass: [dh, dw].
