@@ -10,6 +10,8 @@ fn main() -> std::process::ExitCode {
         None => open_gui(Vec::new()),
         Some(Command::View(args)) => open_gui(args.files),
         Some(Command::Info(args)) => lungscope::cli::info::run(&args),
+        Some(Command::Segment(args)) => lungscope::cli::segment::run(&args),
+        Some(Command::BenchInfer(args)) => lungscope::cli::bench_infer::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,9 @@
 //! The command-line interface (clap). Each subcommand lives in its own module and
 //! uses only the core (no GUI types), so every command runs headless.
 
+pub mod bench_infer;
 pub mod info;
+pub mod segment;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,6 +27,10 @@ pub enum Command {
     View(ViewArgs),
     /// Print dimensions, spacing, orientation, affine and intensity facts of NIfTI files.
     Info(info::InfoArgs),
+    /// Segment lungs (left/right) and infection; writes `<stem>_seg.nii.gz` label maps.
+    Segment(segment::SegmentArgs),
+    /// Time the reference U-Net's inference on the CPU and wgpu backends.
+    BenchInfer(bench_infer::BenchInferArgs),
 }
 
 /// Arguments of `lungscope view`.
