@@ -61,6 +61,10 @@ pub struct BenchInferArgs {
     /// Also write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also time every convolution / pooling layer shape of the network alone (at
+    /// the first batch size), to see where the time goes.
+    #[arg(long)]
+    pub layers: bool,
 }
 
 /// One measurement.
@@ -176,6 +180,16 @@ pub fn run(args: &BenchInferArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let model = cfg.init(&selected.device)?;
+        if args.layers {
+            let batch = args.batch.first().copied().unwrap_or(1).max(1);
+            layer_profile(
+                &cfg,
+                &selected.device,
+                batch,
+                args.repeat.max(1),
+                &selected.description,
+            )?;
+        }
         for &batch in &args.batch {
             let row = time_one(
                 &model,
@@ -217,6 +231,108 @@ pub fn run(args: &BenchInferArgs) -> anyhow::Result<ExitCode> {
         println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Median seconds of `repeat` runs of `f` after one warm-up call.
+fn median_time(repeat: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    let mut runs = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let t = Instant::now();
+        f()?;
+        runs.push(t.elapsed().as_secs_f64());
+    }
+    runs.sort_by(f64::total_cmp);
+    Ok(runs[runs.len() / 2])
+}
+
+fn sync(t: Tensor<4>) -> anyhow::Result<()> {
+    t.try_into_data()
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("reading the output failed: {e:?}"))
+}
+
+/// Times each layer shape of the U-Net alone and prints a table.
+fn layer_profile(
+    cfg: &ModelConfig,
+    device: &Device,
+    batch: usize,
+    repeat: usize,
+    name: &str,
+) -> anyhow::Result<()> {
+    use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d};
+    use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+    let widths = cfg.widths();
+    let rnd = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Default, device);
+    println!("\nper-layer times, {name}, batch {batch} (median of {repeat}):");
+    println!("| layer | input [B, C, H, W] | ms | GFLOP/s |");
+    println!("|---|---|---|---|");
+    let mut total_ms = 0.0;
+    let mut row = |label: String, shape: [usize; 4], flop: f64, secs: f64| {
+        total_ms += secs * 1e3;
+        let rate = if flop > 0.0 {
+            format!("{:.1}", flop / secs / 1e9)
+        } else {
+            "-".into()
+        };
+        println!("| {label} | {shape:?} | {:.1} | {rate} |", secs * 1e3);
+    };
+    for (i, &c) in widths.iter().enumerate() {
+        let h = cfg.input_size >> i;
+        let cin = if i == 0 {
+            cfg.in_channels
+        } else {
+            widths[i - 1]
+        };
+        let mut convs = vec![(cin, c), (c, c)];
+        if i < cfg.depth {
+            convs.push((2 * c, c));
+        }
+        for (ci, co) in convs {
+            let x = rnd([batch, ci, h, h]);
+            let w = rnd([co, ci, 3, 3]);
+            let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+            let secs = median_time(repeat, || {
+                sync(conv2d(x.clone(), w.clone(), None, opts.clone()))
+            })?;
+            let flop = 2.0 * (batch * h * h * co * ci * 9) as f64;
+            row(format!("conv3x3 {ci}->{co}"), [batch, ci, h, h], flop, secs);
+        }
+        if i < cfg.depth {
+            let x = rnd([batch, c, h, h]);
+            let secs = median_time(repeat, || {
+                sync(max_pool2d(x.clone(), MaxPoolOptions::new([2, 2])))
+            })?;
+            row("maxpool 2x2".into(), [batch, c, h, h], 0.0, secs);
+            let (ci, hi) = (widths[i + 1], h / 2);
+            let x = rnd([batch, ci, hi, hi]);
+            let w = rnd([ci, c, 2, 2]);
+            let opts = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
+            let secs = median_time(repeat, || {
+                sync(conv_transpose2d(x.clone(), w.clone(), None, opts.clone()))
+            })?;
+            let flop = 2.0 * (batch * hi * hi * ci * c * 4) as f64;
+            row(
+                format!("convT2x2 {ci}->{c}"),
+                [batch, ci, hi, hi],
+                flop,
+                secs,
+            );
+        }
+        // BatchNorm (eval) + ReLU on a conv output: two element-wise passes.
+        let x = rnd([batch, c, h, h]);
+        let scale = Tensor::<4>::random([1, c, 1, 1], Distribution::Default, device);
+        let secs = median_time(repeat, || {
+            sync(burn::tensor::activation::relu(
+                x.clone() * scale.clone() + scale.clone(),
+            ))
+        })?;
+        row("bn+relu".into(), [batch, c, h, h], 0.0, secs);
+    }
+    println!(
+        "sum of the rows above: {total_ms:.0} ms (each layer once; the network runs bn+relu twice per level)"
+    );
+    Ok(())
 }
 
 /// `(slices/s, iters per run, median s, runs, warm-up s)` of one batch size.
