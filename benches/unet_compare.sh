@@ -6,12 +6,13 @@
 #   GPU=1 benches/unet_compare.sh           # also the wgpu backend (lavapipe is slow)
 #   VENV=/path/to/venv benches/unet_compare.sh
 #
+# SHARED=DIR points at the shared folder (default ../shared next to the checkout).
 # Needs: a built lungscope (cargo build), and a Python venv with the packages of
 # ../shared/bench/requirements.txt (default: $HOME/.cache/bench-venv).
 # Writes target/bench/{lungscope,torch}.json and prints both tables.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bench="$root/../shared/bench"
+bench="${SHARED:-$root/../shared}/bench"
 venv="${VENV:-$HOME/.cache/bench-venv}"
 out="$root/target/bench"
 repeat="${REPEAT:-3}"
