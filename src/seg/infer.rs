@@ -332,4 +332,15 @@ mod tests {
         assert_eq!(SliceOrder::OutwardFrom(0).sequence(0), Vec::<usize>::new());
         assert_eq!(SliceOrder::Ascending.sequence(3), vec![0, 1, 2]);
     }
+
+    /// The viewer runs inference on a worker thread: the inputs must move there.
+    #[test]
+    fn inference_inputs_can_move_to_a_worker_thread() {
+        fn send<T: Send>() {}
+        fn sync<T: Sync>() {}
+        send::<LoadedModel>();
+        send::<Device>();
+        sync::<Volume>();
+        send::<Segmentation>();
+    }
 }
