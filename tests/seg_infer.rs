@@ -195,3 +195,76 @@ fn wgpu_and_cpu_backends_give_the_same_output() {
     assert!(frac >= 0.995, "only {:.3} % of labels agree", 100.0 * frac);
     assert_eq!(vol.slice_count(View::Axial), la.slices);
 }
+
+#[test]
+fn background_job_streams_slices_then_the_result() {
+    use lungscope::seg::job::{SegEvent, SegJob};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
+    let device = Device::flex();
+    let model = Arc::new(weights::load_file(&path, &device).expect("model loads"));
+    let vol = Arc::new(phantom_ct());
+    let wakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let w = Arc::clone(&wakes);
+    let options = InferOptions {
+        batch: 2,
+        order: SliceOrder::OutwardFrom(4),
+        ..InferOptions::default()
+    };
+    let job = SegJob::spawn(
+        Arc::clone(&model),
+        device.clone(),
+        Arc::clone(&vol),
+        options,
+        move || {
+            w.fetch_add(1, Ordering::Relaxed);
+        },
+    );
+    let mut slices = Vec::new();
+    let result = loop {
+        match job.wait_event().expect("the job ends with Finished") {
+            SegEvent::Slice {
+                slice,
+                labels,
+                width,
+                height,
+                ..
+            } => {
+                assert_eq!(labels.len(), width * height);
+                slices.push(slice);
+            }
+            SegEvent::Finished(r) => break r,
+        }
+    };
+    let seg = result.expect("job succeeds");
+    assert_eq!(slices, vec![4, 3, 2, 1, 0]);
+    assert!(seg.mask.geometry.same_grid(&vol.geometry));
+    assert_eq!(
+        wakes.load(Ordering::Relaxed),
+        6,
+        "one wake per slice and one at the end"
+    );
+    assert!(job.wait_event().is_none());
+
+    // A cancelled job still ends with exactly one Finished message.
+    let job = SegJob::spawn(
+        model,
+        device,
+        vol,
+        InferOptions {
+            batch: 1,
+            ..options
+        },
+        || {},
+    );
+    job.cancel();
+    let mut finished = 0;
+    while let Some(e) = job.wait_event() {
+        if let SegEvent::Finished(r) = e {
+            finished += 1;
+            assert!(matches!(r, Ok(_) | Err(SegError::Cancelled)));
+        }
+    }
+    assert_eq!(finished, 1);
+}

@@ -8,6 +8,7 @@ pub mod device;
 pub mod error;
 pub mod infer;
 pub mod input;
+pub mod job;
 pub mod loss;
 pub mod metrics;
 pub mod model;
