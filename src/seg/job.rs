@@ -9,7 +9,7 @@ use crate::volume::Volume;
 use burn::tensor::Device;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 
 /// A message from a running job.
@@ -107,14 +107,7 @@ impl SegJob {
 
     /// All messages that arrived since the last call, without blocking.
     pub fn poll(&self) -> Vec<SegEvent> {
-        let mut out = Vec::new();
-        loop {
-            match self.events.try_recv() {
-                Ok(e) => out.push(e),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        out
+        std::iter::from_fn(|| self.events.try_recv().ok()).collect()
     }
 
     /// Blocks until the next message; `None` once the job has ended and every
