@@ -133,3 +133,39 @@ fn training_and_inference_inputs_are_identical() {
         );
     }
 }
+
+/// A real HU volume (the TotalSegmentator example CT, RAS, 3 mm) takes the CLAHE
+/// path: 8-bit CLAHE values inside the letterbox content, zero padding outside.
+#[test]
+fn real_hu_volume_takes_the_clahe_path() {
+    let Some(data) = seg_support::data_dir() else {
+        return;
+    };
+    let path = data.join("totalsegmentator_example_ct_nonCOVID_io_only/example_ct.nii.gz");
+    let vol = lungscope::io::read_volume(&path).expect("example CT reads");
+    let pre = Preprocessor::new(&vol, &PreprocessConfig::for_size(64));
+    assert!(pre.hu_check().looks_like_hu, "{}", pre.hu_check().reason);
+    assert!(matches!(pre.intensity(), Intensity::HuClahe { .. }));
+    let lb = *pre.letterbox();
+    let k = vol.slice_count(lungscope::volume::View::Axial) / 2;
+    let input = pre.slice_input(&vol, k);
+    assert_eq!(input.len(), 64 * 64);
+    for (idx, &v) in input.iter().enumerate() {
+        let (x, y) = (idx % 64, idx / 64);
+        let inside = (lb.offset_x..lb.offset_x + lb.content_w).contains(&x)
+            && (lb.offset_y..lb.offset_y + lb.content_h).contains(&y);
+        if inside {
+            assert!((0.0..=1.0).contains(&v));
+            assert!(
+                ((v * 255.0).round() - v * 255.0).abs() < 1e-3,
+                "not an 8-bit level: {v}"
+            );
+        } else {
+            assert_eq!(v, 0.0);
+        }
+    }
+    // CLAHE spreads the grey levels: a good part of the range is used.
+    let used: std::collections::BTreeSet<u32> =
+        input.iter().map(|v| (v * 255.0).round() as u32).collect();
+    assert!(used.len() > 64, "{} grey levels", used.len());
+}
