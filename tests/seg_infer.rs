@@ -188,8 +188,8 @@ fn wgpu_and_cpu_backends_give_the_same_output() {
         &h[..4]
     );
     assert!(
-        h[0] > 0 && h[1] + h[2] > 0,
-        "both background and lung must occur: {:?}",
+        h[0] > 0 && h[1] + h[2] + h[3] > 0,
+        "background and foreground must both occur: {:?}",
         &h[..4]
     );
     assert!(frac >= 0.995, "only {:.3} % of labels agree", 100.0 * frac);
