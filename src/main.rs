@@ -12,6 +12,8 @@ fn main() -> std::process::ExitCode {
         Some(Command::Info(args)) => lungscope::cli::info::run(&args),
         Some(Command::BenchLoad(args)) => lungscope::cli::bench::run(&args),
         Some(Command::Report(args)) => lungscope::cli::report::run(&args),
+        Some(Command::Segment(args)) => lungscope::cli::segment::run(&args),
+        Some(Command::BenchInfer(args)) => lungscope::cli::bench_infer::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -2,8 +2,10 @@
 //! uses only the core (no GUI types), so every command runs headless.
 
 pub mod bench;
+pub mod bench_infer;
 pub mod info;
 pub mod report;
+pub mod segment;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +34,10 @@ pub enum Command {
     /// Quantify a segmentation (volumes, infection %, zones, severity score, HU
     /// statistics) and write JSON / CSV / HTML / PDF reports.
     Report(report::ReportArgs),
+    /// Segment lungs (left/right) and infection; writes `<stem>_seg.nii.gz` label maps.
+    Segment(segment::SegmentArgs),
+    /// Time the reference U-Net's inference on the CPU and wgpu backends.
+    BenchInfer(bench_infer::BenchInferArgs),
 }
 
 /// Arguments of `lungscope view`.

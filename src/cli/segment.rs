@@ -1,0 +1,250 @@
+//! `lungscope segment INPUT...`: lung and infection label maps for CT volumes.
+
+use crate::io;
+use crate::seg::infer::{InferOptions, SliceOrder, segment_volume};
+use crate::seg::postprocess::PostprocessConfig;
+use crate::seg::{DeviceChoice, LoadedModel, select_device, weights};
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+/// Arguments of `lungscope segment`.
+#[derive(Debug, clap::Args)]
+pub struct SegmentArgs {
+    /// CT volumes (.nii / .nii.gz) or folders of them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output file (only with a single input).
+    #[arg(long, conflicts_with = "out_dir")]
+    pub out: Option<PathBuf>,
+    /// Folder for the outputs (`<stem>_seg.nii.gz`); default: next to each input.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Where the network runs.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// A lungscope model file; default: the model built into this program.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Slices per network call.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch: u32,
+    /// Probability threshold for lung and infection.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+}
+
+/// Runs the command: each input is segmented and written; a failing input is
+/// reported and skipped, and makes the exit code non-zero.
+pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
+    if !(args.threshold > 0.0 && args.threshold < 1.0) {
+        bail!(
+            "--threshold must lie strictly between 0 and 1 (got {})",
+            args.threshold
+        );
+    }
+    let (inputs, mut failures) = expand_inputs(&args.inputs);
+    if inputs.is_empty() {
+        bail!("no NIfTI volume (.nii / .nii.gz) among the inputs");
+    }
+    if args.out.is_some() && inputs.len() != 1 {
+        bail!(
+            "--out names one file but there are {} inputs; use --out-dir",
+            inputs.len()
+        );
+    }
+    if let Some(dir) = &args.out_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    }
+
+    let selected = select_device(args.device)?;
+    if let Some(notice) = &selected.notice {
+        eprintln!("note: {notice}");
+    }
+    eprintln!("device: {}", selected.description);
+    let model = load_model(args.weights.as_deref(), &selected.device)?;
+    eprintln!("model: {} ({})", model.id, model.card.architecture);
+
+    let options = InferOptions {
+        batch: args.batch as usize,
+        post: PostprocessConfig {
+            threshold: args.threshold,
+            ..PostprocessConfig::default()
+        },
+        order: SliceOrder::Ascending,
+    };
+    for input in &inputs {
+        let out = match (&args.out, &args.out_dir) {
+            (Some(out), _) => out.clone(),
+            (None, Some(dir)) => dir.join(output_name(input)),
+            (None, None) => input.with_file_name(output_name(input)),
+        };
+        match segment_one(input, &out, &model, &selected.device, &options) {
+            Ok(summary) => println!("{summary}"),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failures += 1;
+            }
+        }
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{failures} input(s) failed");
+        ExitCode::FAILURE
+    })
+}
+
+fn load_model(
+    weights_file: Option<&Path>,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<LoadedModel> {
+    match weights_file {
+        Some(path) => Ok(weights::load_file(path, device)?),
+        None => weights::load_default(device).context("no --weights given"),
+    }
+}
+
+/// Segments one file and writes its label map; returns a one-line summary.
+fn segment_one(
+    input: &Path,
+    out: &Path,
+    model: &LoadedModel,
+    device: &burn::tensor::Device,
+    options: &InferOptions,
+) -> anyhow::Result<String> {
+    if same_file(input, out) {
+        bail!("the output would overwrite the input: {}", input.display());
+    }
+    let volume = io::read_volume(input)?;
+    let bar = ProgressBar::new(volume.slice_count(crate::volume::View::Axial) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:30!} [{bar:30}] {pos}/{len} slices {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(display_name(input));
+    let cancel = AtomicBool::new(false);
+    let result = segment_volume(model, device, &volume, options, &cancel, &mut |u| {
+        bar.set_position(u.done as u64)
+    });
+    bar.finish_and_clear();
+    let seg = result.with_context(|| format!("segmentation failed: {}", input.display()))?;
+    io::write_mask(out, &seg.mask, Some(&volume))?;
+    let h = seg.mask.histogram();
+    let ml = volume.geometry.voxel_ml();
+    let (left, right, inf) = (h[1] as f64 * ml, h[2] as f64 * ml, h[3] as f64 * ml);
+    let lung_total = left + right + inf;
+    let pct = if lung_total > 0.0 {
+        100.0 * inf / lung_total
+    } else {
+        0.0
+    };
+    Ok(format!(
+        "{} -> {}: left lung {left:.1} mL, right lung {right:.1} mL, infection {inf:.1} mL ({pct:.1} % of lung), {} slices in {:.1} s",
+        input.display(),
+        out.display(),
+        seg.slices,
+        seg.elapsed_s
+    ))
+}
+
+/// `<stem>_seg.nii.gz` for `dir/<stem>.nii[.gz]`.
+pub fn output_name(input: &Path) -> String {
+    format!("{}_seg.nii.gz", nifti_stem(input))
+}
+
+fn nifti_stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    for ext in [".nii.gz", ".nii"] {
+        if lower.ends_with(ext) {
+            return name[..name.len() - ext.len()].to_string();
+        }
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or(name)
+}
+
+fn is_nifti(path: &Path) -> bool {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    lower.ends_with(".nii") || lower.ends_with(".nii.gz")
+}
+
+/// Files as given, folders expanded to the NIfTI files inside (sorted; earlier
+/// `*_seg` outputs skipped). Unreadable folders are reported and counted.
+pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, usize) {
+    let mut files = Vec::new();
+    let mut failures = 0usize;
+    for input in inputs {
+        if input.is_dir() {
+            match std::fs::read_dir(input) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && is_nifti(p) && !nifti_stem(p).ends_with("_seg"))
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        eprintln!("warning: no NIfTI file in {}", input.display());
+                    }
+                    files.extend(found);
+                }
+                Err(e) => {
+                    eprintln!("error: cannot list the folder: {e}: {}", input.display());
+                    failures += 1;
+                }
+            }
+        } else {
+            files.push(input.clone());
+        }
+    }
+    (files, failures)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_strip_nifti_extensions() {
+        assert_eq!(
+            output_name(Path::new("/d/case_ct.nii.gz")),
+            "case_ct_seg.nii.gz"
+        );
+        assert_eq!(output_name(Path::new("a.NII")), "a_seg.nii.gz");
+        assert_eq!(output_name(Path::new("x.y.nii")), "x.y_seg.nii.gz");
+    }
+
+    #[test]
+    fn folders_expand_to_nifti_files_without_previous_outputs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in ["b.nii.gz", "a.nii", "a_seg.nii.gz", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"x").expect("write");
+        }
+        let (files, failures) = expand_inputs(&[dir.path().to_path_buf(), PathBuf::from("z.nii")]);
+        let names: Vec<String> = files.iter().map(|p| display_name(p)).collect();
+        assert_eq!(names, vec!["a.nii", "b.nii.gz", "z.nii"]);
+        assert_eq!(failures, 0);
+    }
+}

@@ -1,0 +1,257 @@
+//! The model file: one file holding the network configuration, its model card and its
+//! weights, so a model can never be loaded with the wrong architecture.
+//!
+//! Layout (little endian):
+//!
+//! ```text
+//! b"LSCOPEMD"            8 bytes magic
+//! u32 format version    (1)
+//! u32 header length H, then H bytes of JSON: { "config": ModelConfig, "card": ModelCard }
+//! u64 weights length W, then W bytes: the burn record (burnpack) of the network
+//! ```
+//!
+//! The default model is embedded in the binary from `assets/` once a trained one exists;
+//! until then [`load_default`] returns [`SegError::NoDefaultModel`] (random weights are never
+//! presented as a model).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::SegError;
+use super::model::{ModelConfig, SegModel};
+
+const MAGIC: &[u8; 8] = b"LSCOPEMD";
+const FORMAT_VERSION: u32 = 1;
+/// Header JSON larger than this is not a model file.
+const MAX_HEADER: usize = 1 << 20;
+
+/// The default model's file, embedded at build time (`None` until a trained model is shipped).
+const DEFAULT_MODEL: Option<&[u8]> = None;
+
+/// What a model is, where it came from and how good it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// Short unique name, e.g. `lungscope-unet16-192-v1`.
+    pub id: String,
+    /// Human description of the network (`U-Net, base 16, depth 4, 192 px, 2 sigmoid outputs`).
+    pub architecture: String,
+    /// Data it was trained on, with licence.
+    pub training_data: String,
+    /// How it was trained (command line, loss, optimiser, epochs).
+    pub recipe: String,
+    /// Validation metrics by name (`val_dice_lung`, `val_dice_infection`, ...).
+    pub metrics: BTreeMap<String, f64>,
+    /// UTC date of creation, `YYYY-MM-DD`.
+    pub date: String,
+    /// Id of the model this one was fine-tuned from, if any.
+    pub base_model: Option<String>,
+}
+
+/// The JSON header of a model file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    config: ModelConfig,
+    card: ModelCard,
+}
+
+/// A model ready to run.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    /// How the network is built (input size, head...).
+    pub config: ModelConfig,
+    /// The network with its weights, on the device it was loaded to.
+    pub model: SegModel,
+    /// Its model card.
+    pub card: ModelCard,
+    /// SHA-256 (hex) of the weight bytes, to tell versions apart.
+    pub weights_sha256: String,
+    /// The card's id.
+    pub id: String,
+}
+
+/// Serialises a model file into memory.
+pub fn to_bytes(
+    config: &ModelConfig,
+    model: &SegModel,
+    card: &ModelCard,
+) -> Result<Vec<u8>, SegError> {
+    let header = serde_json::to_vec_pretty(&Header {
+        config: config.clone(),
+        card: card.clone(),
+    })
+    .map_err(|e| SegError::InvalidConfig(format!("cannot serialise the model header: {e}")))?;
+    let weights = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| SegError::Backend(format!("cannot serialise the weights: {e}")))?;
+    let mut out = Vec::with_capacity(24 + header.len() + weights.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&(weights.len() as u64).to_le_bytes());
+    out.extend_from_slice(&weights);
+    Ok(out)
+}
+
+/// Writes a model file atomically (temporary file in the same folder, then rename) and
+/// returns the SHA-256 of its weights.
+pub fn save(
+    path: &Path,
+    config: &ModelConfig,
+    model: &SegModel,
+    card: &ModelCard,
+) -> Result<String, SegError> {
+    let bytes = to_bytes(config, model, card)?;
+    write_atomic(path, &bytes)?;
+    let (_, weights) = split(&bytes, path)?;
+    Ok(sha256_hex(weights))
+}
+
+/// Reads a model file and loads its weights onto `device`.
+pub fn load_file(path: &Path, device: &Device) -> Result<LoadedModel, SegError> {
+    let bytes = std::fs::read(path).map_err(|e| SegError::io("reading the model file", path, e))?;
+    load_bytes(&bytes, path, device)
+}
+
+/// Loads the model embedded in this build.
+pub fn load_default(device: &Device) -> Result<LoadedModel, SegError> {
+    match DEFAULT_MODEL {
+        Some(bytes) => load_bytes(bytes, Path::new("<embedded default model>"), device),
+        None => Err(SegError::NoDefaultModel),
+    }
+}
+
+/// Whether this build embeds a default model.
+pub fn has_default_model() -> bool {
+    DEFAULT_MODEL.is_some()
+}
+
+/// Loads a model file held in memory; `source` names it in errors.
+pub fn load_bytes(bytes: &[u8], source: &Path, device: &Device) -> Result<LoadedModel, SegError> {
+    let (header, weights) = split(bytes, source)?;
+    let Header { config, card } = header;
+    let model = config.init(device).map_err(|e| SegError::BadModelFile {
+        reason: e.to_string(),
+        path: source.to_path_buf(),
+    })?;
+    let record =
+        ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec())).map_err(|e| {
+            SegError::BadModelFile {
+                reason: format!("damaged weights: {e}"),
+                path: source.to_path_buf(),
+            }
+        })?;
+    let model = model
+        .try_load_record(record)
+        .map_err(|e| SegError::WeightsMismatch {
+            reason: e.to_string(),
+            path: source.to_path_buf(),
+        })?;
+    let id = card.id.clone();
+    Ok(LoadedModel {
+        config,
+        model,
+        card,
+        weights_sha256: sha256_hex(weights),
+        id,
+    })
+}
+
+/// Reads only the configuration and card of a model file (no weights are built).
+pub fn read_card(path: &Path) -> Result<(ModelConfig, ModelCard), SegError> {
+    let bytes = std::fs::read(path).map_err(|e| SegError::io("reading the model file", path, e))?;
+    let (h, _) = split(&bytes, path)?;
+    Ok((h.config, h.card))
+}
+
+fn split<'a>(bytes: &'a [u8], source: &Path) -> Result<(Header, &'a [u8]), SegError> {
+    let bad = |reason: String| SegError::BadModelFile {
+        reason,
+        path: source.to_path_buf(),
+    };
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err(bad("wrong magic bytes".into()));
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != FORMAT_VERSION {
+        return Err(bad(format!(
+            "format version {version}, this build reads version {FORMAT_VERSION}"
+        )));
+    }
+    let hlen = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+    if hlen > MAX_HEADER || bytes.len() < 16 + hlen + 8 {
+        return Err(bad("truncated header".into()));
+    }
+    let header: Header = serde_json::from_slice(&bytes[16..16 + hlen])
+        .map_err(|e| bad(format!("bad header JSON: {e}")))?;
+    let mut wlen_bytes = [0u8; 8];
+    wlen_bytes.copy_from_slice(&bytes[16 + hlen..24 + hlen]);
+    let wlen = u64::from_le_bytes(wlen_bytes);
+    let rest = &bytes[24 + hlen..];
+    if wlen != rest.len() as u64 {
+        return Err(bad(format!(
+            "weights section announces {wlen} bytes but {} follow (truncated or padded file)",
+            rest.len()
+        )));
+    }
+    Ok((header, rest))
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+/// reader never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SegError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        SegError::io("writing", path, e)
+    })
+}
+
+/// Today's UTC date as `YYYY-MM-DD`.
+pub fn today_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}

@@ -1,0 +1,78 @@
+//! Backend choice: CPU always works; `auto` never panics; the GPU path (lavapipe in CI)
+//! computes what the CPU computes.
+
+use burn::module::Module;
+use burn::tensor::{Distribution, Tensor, TensorData};
+use lungscope::seg::device::{BackendKind, DeviceChoice, probe_adapters, select_device};
+use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
+
+#[test]
+fn cpu_is_always_available() {
+    let dev = select_device(DeviceChoice::Cpu).expect("cpu");
+    assert_eq!(dev.kind, BackendKind::Cpu);
+    assert!(
+        dev.description.starts_with("CPU (flex backend"),
+        "{}",
+        dev.description
+    );
+}
+
+#[test]
+fn auto_prefers_hardware_and_otherwise_says_why_it_uses_the_cpu() {
+    let adapters = probe_adapters();
+    let dev = select_device(DeviceChoice::Auto).expect("auto never fails");
+    if adapters.iter().any(|a| a.is_hardware()) {
+        assert_ne!(dev.kind, BackendKind::SoftwareGpu);
+    } else {
+        assert_eq!(dev.kind, BackendKind::Cpu);
+        assert!(
+            dev.notice.is_some(),
+            "falling back to the CPU must be visible"
+        );
+    }
+}
+
+#[test]
+fn gpu_and_cpu_give_the_same_logits() {
+    let adapters = probe_adapters();
+    let gpu = select_device(DeviceChoice::Gpu);
+    if adapters.is_empty() {
+        let err = gpu.expect_err("no adapter, so --device gpu is an error");
+        assert!(err.to_string().contains("no GPU available"), "{err}");
+        return;
+    }
+    let gpu = gpu.expect("an adapter exists");
+    assert!(gpu.description.contains("GPU"), "{}", gpu.description);
+    let cpu = select_device(DeviceChoice::Cpu).expect("cpu");
+    let config = ModelConfig {
+        arch: Arch::Unet,
+        in_channels: 1,
+        base: 4,
+        depth: 2,
+        batch_norm: true,
+        up: UpMode::Bilinear,
+        head: Head::Sigmoid { channels: 2 },
+        input_size: 16,
+    };
+    let model_cpu = config.init(&cpu.device).expect("builds");
+    let model_gpu = model_cpu.clone().to_device(&gpu.device);
+    let x = Tensor::<4>::random([1, 1, 16, 16], Distribution::Uniform(0.0, 1.0), &cpu.device);
+    let data: TensorData = x.to_data();
+    let y_cpu: Vec<f32> = model_cpu
+        .forward(x)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32");
+    let x_gpu = Tensor::<4>::from_data(data, &gpu.device);
+    let y_gpu: Vec<f32> = model_gpu
+        .forward(x_gpu)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32");
+    let max_diff = y_cpu
+        .iter()
+        .zip(&y_gpu)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max_diff < 1e-3, "max |cpu - gpu| = {max_diff}");
+}
