@@ -419,7 +419,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                 512 => convert(
                     &bytes,
                     2,
-                    |b| f64::from(rd::<2>(b, be, u16::from_le_bytes)),
+                    |b| f64::from(rd::<2, _>(b, be, u16::from_le_bytes)),
                     slope,
                     inter,
                     warnings,
@@ -427,7 +427,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                 8 => convert(
                     &bytes,
                     4,
-                    |b| f64::from(rd::<4>(b, be, i32::from_le_bytes)),
+                    |b| f64::from(rd::<4, _>(b, be, i32::from_le_bytes)),
                     slope,
                     inter,
                     warnings,
@@ -435,7 +435,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                 768 => convert(
                     &bytes,
                     4,
-                    |b| f64::from(rd::<4>(b, be, u32::from_le_bytes)),
+                    |b| f64::from(rd::<4, _>(b, be, u32::from_le_bytes)),
                     slope,
                     inter,
                     warnings,
@@ -443,7 +443,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                 1024 => convert(
                     &bytes,
                     8,
-                    |b| rd::<8>(b, be, i64::from_le_bytes) as f64,
+                    |b| rd::<8, _>(b, be, i64::from_le_bytes) as f64,
                     slope,
                     inter,
                     warnings,
@@ -451,7 +451,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                 1280 => convert(
                     &bytes,
                     8,
-                    |b| rd::<8>(b, be, u64::from_le_bytes) as f64,
+                    |b| rd::<8, _>(b, be, u64::from_le_bytes) as f64,
                     slope,
                     inter,
                     warnings,
@@ -459,7 +459,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                 16 => convert(
                     &bytes,
                     4,
-                    |b| f64::from(f32::from_bits(rd::<4>(b, be, u32::from_le_bytes))),
+                    |b| f64::from(f32::from_bits(rd::<4, _>(b, be, u32::from_le_bytes))),
                     slope,
                     inter,
                     warnings,
@@ -468,7 +468,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                 _ => convert(
                     &bytes,
                     8,
-                    |b| f64::from_bits(rd::<8>(b, be, u64::from_le_bytes)),
+                    |b| f64::from_bits(rd::<8, _>(b, be, u64::from_le_bytes)),
                     slope,
                     inter,
                     warnings,
