@@ -28,5 +28,7 @@ fn open_gui(files: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::Exit
 
 #[cfg(not(feature = "gui"))]
 fn open_gui(_files: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("this build has no viewer (built without the `gui` feature); use a subcommand, see --help")
+    anyhow::bail!(
+        "this build has no viewer (built without the `gui` feature); use a subcommand, see --help"
+    )
 }

@@ -132,6 +132,9 @@ mod tests {
     fn drag_changes_width_and_level() {
         let w = WindowLevel::new(400.0, 40.0).dragged(10.0, -5.0, 2.0);
         assert_eq!(w, WindowLevel::new(420.0, 50.0));
-        assert_eq!(WindowLevel::new(10.0, 0.0).dragged(-100.0, 0.0, 1.0).width, 1.0);
+        assert_eq!(
+            WindowLevel::new(10.0, 0.0).dragged(-100.0, 0.0, 1.0).width,
+            1.0
+        );
     }
 }

@@ -51,7 +51,9 @@ pub enum NiftiError {
         path: PathBuf,
     },
     /// The gzip stream ends early.
-    #[error("truncated gzip stream: the compressed data ends before the volume is complete: {path}")]
+    #[error(
+        "truncated gzip stream: the compressed data ends before the volume is complete: {path}"
+    )]
     TruncatedGzip {
         /// The file.
         path: PathBuf,

@@ -152,7 +152,10 @@ fn parse_v1(bytes: &[u8], path: &Path) -> Result<Raw, NiftiError> {
     }
     if magic != b"n+1\0" {
         return Err(NiftiError::NotNifti {
-            reason: format!("wrong magic {:?}, expected \"n+1\"", String::from_utf8_lossy(magic)),
+            reason: format!(
+                "wrong magic {:?}, expected \"n+1\"",
+                String::from_utf8_lossy(magic)
+            ),
             path: path.to_path_buf(),
         });
     }
@@ -170,10 +173,11 @@ fn parse_v1(bytes: &[u8], path: &Path) -> Result<Raw, NiftiError> {
     for (n, d) in dim.iter_mut().enumerate() {
         *d = i64::from(rd16(40 + 2 * n));
     }
-    let h = NiftiHeader::from_reader(&bytes[..NIFTI1_HEADER]).map_err(|e| NiftiError::NotNifti {
-        reason: format!("unreadable NIfTI-1 header ({e})"),
-        path: path.to_path_buf(),
-    })?;
+    let h =
+        NiftiHeader::from_reader(&bytes[..NIFTI1_HEADER]).map_err(|e| NiftiError::NotNifti {
+            reason: format!("unreadable NIfTI-1 header ({e})"),
+            path: path.to_path_buf(),
+        })?;
     let f = |x: f32| f64::from(x);
     let mut pixdim = [0.0; 8];
     for (p, &x) in pixdim.iter_mut().zip(&h.pixdim) {
@@ -302,7 +306,9 @@ fn parse_v2(bytes: &[u8], big_endian: bool, path: &Path) -> Result<Raw, NiftiErr
 fn to_nifti1(raw: &Raw, xyzt_units: i32) -> Option<NiftiHeader> {
     let mut h = NiftiHeader::default();
     for n in 0..8 {
-        h.dim[n] = u16::try_from(raw.dim[n]).ok().filter(|&d| d <= i16::MAX as u16)?;
+        h.dim[n] = u16::try_from(raw.dim[n])
+            .ok()
+            .filter(|&d| d <= i16::MAX as u16)?;
         h.pixdim[n] = raw.pixdim[n] as f32;
     }
     h.datatype = raw.datatype;
@@ -397,7 +403,11 @@ fn validate(raw: Raw, path: &Path) -> Result<Header, NiftiError> {
 
     // Scaling: a slope of 0 (or NaN/Inf) means "no scaling" (nibabel does the same).
     let (slope, inter) = if raw.slope != 0.0 && raw.slope.is_finite() {
-        let inter = if raw.inter.is_finite() { raw.inter } else { 0.0 };
+        let inter = if raw.inter.is_finite() {
+            raw.inter
+        } else {
+            0.0
+        };
         (raw.slope, inter)
     } else {
         (1.0, 0.0)

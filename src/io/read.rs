@@ -132,7 +132,10 @@ pub fn read_mask(path: &Path, grid: Option<&Geometry>) -> Result<LabelMask, Nift
             v.into_iter().map(|x| x as u8).collect()
         }
         Voxels::F32(v) => {
-            if let Some(x) = v.iter().find(|x| x.fract() != 0.0 || **x < 0.0 || **x > 255.0) {
+            if let Some(x) = v
+                .iter()
+                .find(|x| x.fract() != 0.0 || **x < 0.0 || **x > 255.0)
+            {
                 return Err(not_labels(format!(
                     "value {x} is not an integer label in 0..255 (a probability map?)"
                 )));
@@ -529,18 +532,8 @@ fn convert(
         if v.is_finite() { v } else { fill }
     };
     if integral && (!lo.is_finite() || fits_i16(lo, hi)) {
-        Voxels::I16(
-            bytes
-                .chunks_exact(width)
-                .map(|c| value(c) as i16)
-                .collect(),
-        )
+        Voxels::I16(bytes.chunks_exact(width).map(|c| value(c) as i16).collect())
     } else {
-        Voxels::F32(
-            bytes
-                .chunks_exact(width)
-                .map(|c| value(c) as f32)
-                .collect(),
-        )
+        Voxels::F32(bytes.chunks_exact(width).map(|c| value(c) as f32).collect())
     }
 }

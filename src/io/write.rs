@@ -22,7 +22,11 @@ const INTENT_LABEL: i16 = 1002;
 ///
 /// With `source`, the mask must be on the source's grid; the output takes the
 /// source header's geometry fields, and writing over the source file is refused.
-pub fn write_mask(path: &Path, mask: &LabelMask, source: Option<&Volume>) -> Result<(), NiftiError> {
+pub fn write_mask(
+    path: &Path,
+    mask: &LabelMask,
+    source: Option<&Volume>,
+) -> Result<(), NiftiError> {
     let reference = match source {
         Some(v) => {
             if !mask.geometry.same_grid(&v.geometry) {

@@ -136,7 +136,11 @@ impl SliceMap {
         let r = v[self.row_axis];
         (
             if self.col_flip { self.width - 1 - c } else { c },
-            if self.row_flip { self.height - 1 - r } else { r },
+            if self.row_flip {
+                self.height - 1 - r
+            } else {
+                r
+            },
             v[self.normal_axis],
         )
     }
