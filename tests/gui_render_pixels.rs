@@ -108,8 +108,8 @@ fn windowing_matches_cpu_formula_for_int_and_float_volumes_in_every_view() {
         Voxels::I16(values.iter().map(|&v| v.round() as i16).collect()),
     )
     .expect("sizes match");
-    let float_volume = Volume::new(permuted_geometry(dims), Voxels::F32(values.clone()))
-        .expect("sizes match");
+    let float_volume =
+        Volume::new(permuted_geometry(dims), Voxels::F32(values.clone())).expect("sizes match");
     let window = WindowLevel::new(1500.0, -600.0);
     for volume in [&int_volume, &float_volume] {
         gpu.renderer
@@ -144,7 +144,12 @@ fn slices_and_window_changes_upload_no_texture_bytes() {
     let dims = [32, 24, 16];
     let volume = Volume::new(
         Geometry::with_signs(dims, [1.0; 3], [-1.0, -1.0, 1.0]),
-        Voxels::I16(noise(dims.iter().product(), 3).iter().map(|&v| v as i16).collect()),
+        Voxels::I16(
+            noise(dims.iter().product(), 3)
+                .iter()
+                .map(|&v| v as i16)
+                .collect(),
+        ),
     )
     .expect("sizes match");
     gpu.renderer
@@ -254,8 +259,10 @@ fn overlay_fill_and_region_update_composite_as_expected() {
         .upload_volume(&gpu.rs.device, &gpu.rs.queue, &volume)
         .expect("upload");
     let table = LabelTable::default();
-    gpu.renderer
-        .set_label_colors(&gpu.rs.queue, &LabelColors::from_rgba8(&table.lut(), |_| true));
+    gpu.renderer.set_label_colors(
+        &gpu.rs.queue,
+        &LabelColors::from_rgba8(&table.lut(), |_| true),
+    );
     // Label 3 in a 5 x 4 box of slice 2 only; only that box is uploaded.
     let before = gpu.renderer.upload_stats().texture_bytes;
     gpu.renderer

@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn cancel_stops_the_job() {
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let mut job = Job::spawn("spin", no_waker(), move |ctx: &JobContext<()>| {
+        let mut job: Job<(), ()> = Job::spawn("spin", no_waker(), move |ctx: &JobContext<()>| {
             let _ = go_rx.recv();
             loop {
                 ctx.check_cancelled()?;

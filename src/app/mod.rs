@@ -1,6 +1,7 @@
 //! The desktop application: state, UI and background jobs.
 //!
-//! - [`state`]: [`AppState`] (no egui types) and the [`Command`]s that change it.
+//! - [`state`]: [`AppState`] (no egui types); [`commands`]: the [`Command`]s
+//!   that change it; [`masks`]: its overlay layers; [`background`]: its loading.
 //! - [`jobs`]: background work with progress, cancel and streamed results.
 //! - [`loading`]: what a dropped/opened file is, read off the UI thread.
 //! - [`layers`]: mask layers and the composite the GPU shows.
@@ -9,19 +10,24 @@
 //!
 //! [`LungscopeApp`] ties them to eframe and to the GPU renderer.
 
+pub mod background;
+pub mod commands;
 pub mod jobs;
 pub mod layers;
 pub mod loading;
+pub mod masks;
 pub mod panels;
 pub mod settings;
 pub mod shortcuts;
 pub mod state;
 pub mod view_ui;
 
+pub use commands::Command;
 pub use jobs::{Job, JobContext, JobStatus};
 pub use layers::{MaskLayer, Region};
+pub use masks::GpuUpdate;
 pub use settings::{Layout, Settings};
-pub use state::{AppState, Command, GpuUpdate, Notice, NoticeKind};
+pub use state::{AppState, Notice, NoticeKind};
 
 use crate::render::{SliceRenderer, UploadStats};
 use crate::volume::View;
@@ -168,7 +174,7 @@ impl LungscopeApp {
         }
         egui::Panel::bottom("status").show(ui, |ui| panels::status_bar_ui(ui, &mut self.state));
         egui::Panel::right("controls")
-            .default_size(250.0)
+            .default_size(230.0)
             .show(ui, |ui| panels::side_panel_ui(ui, &mut self.state));
         egui::CentralPanel::default()
             .frame(egui::Frame::central_panel(ui.style()).inner_margin(2.0))
@@ -203,7 +209,7 @@ impl LungscopeApp {
                 ui.label(
                     egui::RichText::new(
                         "Drop NIfTI files here (a CT volume, then its masks), \
-                         or use File → Open…",
+                         or use File > Open…",
                     )
                     .size(18.0),
                 );

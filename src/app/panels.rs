@@ -1,7 +1,8 @@
 //! Menu bar, notices, status bar, side panel and the information cell.
 
+use super::commands::Command;
 use super::settings::Layout;
-use super::state::{AppState, Command, NoticeKind};
+use super::state::{AppState, NoticeKind};
 use crate::volume::View;
 use crate::windowing::WindowLevel;
 use egui::{Color32, RichText};
@@ -115,7 +116,8 @@ pub fn notices_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 dismiss = Some(n);
             }
             ui.label(RichText::new(prefix).color(color).strong());
-            ui.label(RichText::new(&notice.text).color(color));
+            ui.label(RichText::new(notice.short_text()).color(color))
+                .on_hover_text(&notice.text);
         });
     }
     if let Some(n) = dismiss {

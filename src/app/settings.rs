@@ -188,8 +188,10 @@ mod tests {
 
     #[test]
     fn settings_round_trip_through_json_and_fill_missing_fields() {
-        let mut s = Settings::default();
-        s.layout = Layout::Single(View::Coronal);
+        let mut s = Settings {
+            layout: Layout::Single(View::Coronal),
+            ..Default::default()
+        };
         s.set_label_visible(2, false);
         let json = serde_json::to_string(&s).expect("serialise");
         let back: Settings = serde_json::from_str(&json).expect("parse");

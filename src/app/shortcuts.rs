@@ -1,6 +1,7 @@
 //! Keyboard shortcuts and the mouse/keyboard reference shown in Help.
 
-use super::state::{AppState, Command};
+use super::commands::Command;
+use super::state::AppState;
 use crate::volume::View;
 use egui::{Key, Modifiers};
 

@@ -1,12 +1,15 @@
-//! The viewer's state and the commands that change it. No egui types: the UI
-//! turns input into [`Command`]s, and tests drive the state directly.
+//! The viewer's state. No egui types: the UI turns input into
+//! [`Command`](super::commands::Command)s (see `commands`), background jobs feed
+//! it (see `background`), mask layers live in it (see `masks`), and tests drive it
+//! directly.
 
-use super::jobs::{Job, JobStatus, Waker};
-use super::layers::{MaskLayer, Region, composite_region, extract_region};
-use super::loading::{LoadRequest, Loaded, file_name, load_files};
+use super::jobs::{Job, Waker};
+use super::layers::{MaskLayer, Region};
+use super::loading::{Loaded, file_name};
+use super::masks::GpuUpdate;
 use super::settings::{Layout, Settings};
 use crate::mask::LabelMask;
-use crate::render::{DisplayParams, LabelColors, ScreenRect, ZoomPan};
+use crate::render::{DisplayParams, ZoomPan};
 use crate::volume::{IntensityStats, SliceMap, View, Volume};
 use crate::windowing::WindowLevel;
 use std::collections::VecDeque;
@@ -26,17 +29,6 @@ pub struct VolumeEntry {
     pub name: String,
 }
 
-/// A change the GPU has to catch up with, applied by the UI shell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GpuUpdate {
-    /// Upload the volume (once per load); the mask texture starts empty.
-    Volume,
-    /// Upload this box of the composite mask.
-    Mask(Region),
-    /// Upload the label colour table.
-    Colors,
-}
-
 /// How serious a notice is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
@@ -53,6 +45,19 @@ pub struct Notice {
     pub kind: NoticeKind,
     /// The text (names the file where one is involved).
     pub text: String,
+    /// The file concerned, if any.
+    pub path: Option<PathBuf>,
+}
+
+impl Notice {
+    /// The text with the file's full path shortened to its name (the full
+    /// text is shown on hover).
+    pub fn short_text(&self) -> String {
+        match &self.path {
+            Some(p) => self.text.replace(&p.display().to_string(), &file_name(p)),
+            None => self.text.clone(),
+        }
+    }
 }
 
 /// What lies under the mouse pointer.
@@ -68,84 +73,6 @@ pub struct Hover {
     pub mm: [f64; 3],
     /// Its composite label (0 = none).
     pub label: u8,
-}
-
-/// Everything the user can do, as data.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Load files in the background (volume first, then masks; see `loading`).
-    Open(Vec<PathBuf>),
-    /// Load files as masks on the current grid.
-    OpenMasks(Vec<PathBuf>),
-    /// Move a view by `delta` slices.
-    Scroll {
-        /// The view.
-        view: View,
-        /// Slices (positive: increasing index).
-        delta: i32,
-    },
-    /// Go to slice `index` of a view.
-    SetSlice {
-        /// The view.
-        view: View,
-        /// Slice number.
-        index: usize,
-    },
-    /// Move the crosshair (and the other views) to a voxel.
-    SetCursor([usize; 3]),
-    /// Set the window.
-    SetWindow(WindowLevel),
-    /// Right-drag by screen points (dx: width, dy: level).
-    DragWindow {
-        /// Horizontal motion.
-        dx: f32,
-        /// Vertical motion (down positive).
-        dy: f32,
-    },
-    /// Apply preset number `n` (0-based; keys 1–4).
-    Preset(usize),
-    /// Window from the robust 2–98 % intensity range.
-    AutoWindow,
-    /// Zoom a view by `factor` keeping the point under `cursor` fixed.
-    Zoom {
-        /// The view.
-        view: View,
-        /// Its rectangle.
-        rect: ScreenRect,
-        /// Fixed point (screen points).
-        cursor: [f32; 2],
-        /// Multiplier.
-        factor: f32,
-    },
-    /// Pan a view by screen points.
-    Pan {
-        /// The view.
-        view: View,
-        /// Motion.
-        delta: [f32; 2],
-    },
-    /// Reset zoom and pan of one view, or of all.
-    ResetView(Option<View>),
-    /// Choose the layout.
-    SetLayout(Layout),
-    /// Show one view alone, or go back to the previous multi-view layout.
-    ToggleMaximize(View),
-    /// Nearest ↔ linear sampling.
-    ToggleLinear,
-    /// Overlay on/off.
-    ToggleOverlay,
-    /// Show or hide one label.
-    SetLabelVisible(u8, bool),
-    /// Show or hide a layer.
-    SetLayerVisible(usize, bool),
-    /// Remove a layer.
-    RemoveLayer(usize),
-    /// Unload volume and masks.
-    CloseVolume,
-    /// Stop the running load.
-    CancelLoad,
-    /// Remove notice number `n`.
-    Dismiss(usize),
 }
 
 /// Errors of direct state edits (mask regions).
@@ -202,11 +129,11 @@ pub struct AppState {
     /// Largest volume dimension the GPU takes (3-D texture limit); larger
     /// volumes are refused and the current one stays.
     pub max_texture_dim: usize,
-    composite: Option<LabelMask>,
-    load_job: Option<Job<(), Loaded>>,
-    queued_loads: VecDeque<(Vec<PathBuf>, bool)>,
-    gpu_pending: Vec<GpuUpdate>,
-    waker: Waker,
+    pub(super) composite: Option<LabelMask>,
+    pub(super) load_job: Option<Job<(), Loaded>>,
+    pub(super) queued_loads: VecDeque<(Vec<PathBuf>, bool)>,
+    pub(super) gpu_pending: Vec<GpuUpdate>,
+    pub(super) waker: Waker,
 }
 
 /// Index of a view in per-view arrays.
@@ -246,90 +173,6 @@ impl AppState {
         }
     }
 
-    /// Applies one command.
-    pub fn apply(&mut self, command: Command) {
-        match command {
-            Command::Open(paths) => self.queue_load(paths, false),
-            Command::OpenMasks(paths) => self.queue_load(paths, true),
-            Command::Scroll { view, delta } => {
-                let idx = self.slice_index(view) as i64 + i64::from(delta);
-                self.set_slice(view, idx.max(0) as usize);
-            }
-            Command::SetSlice { view, index } => self.set_slice(view, index),
-            Command::SetCursor(v) => self.set_cursor(v),
-            Command::SetWindow(w) => self.window = WindowLevel::new(w.width, w.level),
-            Command::DragWindow { dx, dy } => {
-                self.window = self.window.dragged(dx, dy, self.hu_per_point());
-            }
-            Command::Preset(n) => {
-                if let Some(p) = self.settings.presets.get(n) {
-                    self.window = p.window;
-                }
-            }
-            Command::AutoWindow => {
-                if let Some(v) = &self.volume {
-                    self.window = WindowLevel::auto(&v.stats);
-                }
-            }
-            Command::Zoom {
-                view,
-                rect,
-                cursor,
-                factor,
-            } => self.zoom_pan[view_index(view)].zoom_at(&rect, cursor, factor),
-            Command::Pan { view, delta } => self.zoom_pan[view_index(view)].pan_by(delta),
-            Command::ResetView(Some(view)) => self.zoom_pan[view_index(view)] = ZoomPan::default(),
-            Command::ResetView(None) => self.zoom_pan = [ZoomPan::default(); 3],
-            Command::SetLayout(layout) => self.set_layout(layout),
-            Command::ToggleMaximize(view) => {
-                let next = match self.settings.layout {
-                    Layout::Single(v) if v == view => self.previous_layout,
-                    _ => Layout::Single(view),
-                };
-                self.set_layout(next);
-            }
-            Command::ToggleLinear => self.settings.linear = !self.settings.linear,
-            Command::ToggleOverlay => {
-                self.settings.overlay.visible = !self.settings.overlay.visible;
-            }
-            Command::SetLabelVisible(value, visible) => {
-                self.settings.set_label_visible(value, visible);
-                self.gpu_pending.push(GpuUpdate::Colors);
-            }
-            Command::SetLayerVisible(i, visible) => {
-                if let Some(layer) = self.layers.get_mut(i) {
-                    layer.visible = visible;
-                    self.recomposite_all();
-                }
-            }
-            Command::RemoveLayer(i) => {
-                if i < self.layers.len() {
-                    self.layers.remove(i);
-                    self.recomposite_all();
-                }
-            }
-            Command::CloseVolume => {
-                self.volume = None;
-                self.layers.clear();
-                self.composite = None;
-                self.hover = None;
-            }
-            Command::CancelLoad => {
-                self.queued_loads.clear();
-                if let Some(job) = &self.load_job {
-                    job.cancel();
-                }
-            }
-            Command::Dismiss(n) => {
-                if n < self.notices.len() {
-                    self.notices.remove(n);
-                }
-            }
-        }
-    }
-
-    // ----- volume and slices ---------------------------------------------------
-
     /// The volume shown, if any.
     pub fn volume(&self) -> Option<&Volume> {
         self.volume.as_ref().map(|v| v.volume.as_ref())
@@ -351,13 +194,13 @@ impl AppState {
         self.slice_map(view).map_or(0, |m| m.depth)
     }
 
-    fn set_slice(&mut self, view: View, index: usize) {
+    pub(super) fn set_slice(&mut self, view: View, index: usize) {
         if let Some(m) = self.slice_map(view) {
             self.cursor[m.normal_axis] = index.min(m.depth.saturating_sub(1));
         }
     }
 
-    fn set_cursor(&mut self, v: [usize; 3]) {
+    pub(super) fn set_cursor(&mut self, v: [usize; 3]) {
         if let Some(vol) = self.volume() {
             let dims = vol.dims();
             self.cursor = [0, 1, 2].map(|a| v[a].min(dims[a].saturating_sub(1)));
@@ -371,7 +214,7 @@ impl AppState {
             .map_or(2.0, |v| ((v.stats.p98 - v.stats.p2) / 500.0).max(0.05))
     }
 
-    fn set_layout(&mut self, layout: Layout) {
+    pub(super) fn set_layout(&mut self, layout: Layout) {
         if !matches!(self.settings.layout, Layout::Single(_)) {
             self.previous_layout = self.settings.layout;
         }
@@ -402,133 +245,6 @@ impl AppState {
         self.volume = Some(entry);
         self.gpu_pending.retain(|u| *u == GpuUpdate::Colors);
         self.gpu_pending.push(GpuUpdate::Volume);
-    }
-
-    // ----- masks ---------------------------------------------------------------
-
-    /// The composite label map the overlay shows.
-    pub fn composite(&self) -> Option<&LabelMask> {
-        self.composite.as_ref()
-    }
-
-    /// True if any visible layer exists (the overlay pass is worth drawing).
-    pub fn has_overlay(&self) -> bool {
-        self.settings.overlay.mode_bits() != 0 && self.layers.iter().any(|l| l.visible)
-    }
-
-    /// Adds a mask layer on the volume grid; returns its index.
-    pub fn add_layer(
-        &mut self,
-        name: impl Into<String>,
-        path: Option<PathBuf>,
-        mask: LabelMask,
-    ) -> Result<usize, StateError> {
-        let volume = self.volume().ok_or(StateError::NoVolume)?;
-        if !mask.geometry.same_grid(&volume.geometry) {
-            return Err(StateError::Grid {
-                mask: mask.geometry.dims,
-                volume: volume.dims(),
-            });
-        }
-        self.layers.push(MaskLayer {
-            name: name.into(),
-            path,
-            mask,
-            visible: true,
-        });
-        self.recomposite_all();
-        Ok(self.layers.len() - 1)
-    }
-
-    /// Adds an empty layer (for a segmentation job or drawing); returns its index.
-    pub fn add_empty_layer(&mut self, name: impl Into<String>) -> Result<usize, StateError> {
-        let geometry = self.volume().ok_or(StateError::NoVolume)?.geometry.clone();
-        self.add_layer(name, None, LabelMask::empty(geometry))
-    }
-
-    /// Writes `labels` (box order, `i` fastest) into a box of layer `layer` and
-    /// updates only that box of the composite and of the GPU texture. Used by
-    /// streamed segmentation (one slice at a time) and by editing tools.
-    pub fn write_layer_region(
-        &mut self,
-        layer: usize,
-        region: Region,
-        labels: &[u8],
-    ) -> Result<(), StateError> {
-        let dims = self.volume().ok_or(StateError::NoVolume)?.dims();
-        let l = self
-            .layers
-            .get_mut(layer)
-            .ok_or(StateError::NoLayer(layer))?;
-        if !region.fits(dims) || labels.len() != region.len() {
-            return Err(StateError::Region {
-                region,
-                len: labels.len(),
-                dims,
-            });
-        }
-        let target = &mut l.mask.labels;
-        region.for_each(dims, |g, b| target[g] = labels[b]);
-        self.recomposite(region);
-        Ok(())
-    }
-
-    /// Reads a box of layer `layer` (box order), e.g. to keep an undo copy.
-    pub fn read_layer_region(&self, layer: usize, region: Region) -> Result<Vec<u8>, StateError> {
-        let l = self.layers.get(layer).ok_or(StateError::NoLayer(layer))?;
-        if !region.fits(l.mask.geometry.dims) {
-            return Err(StateError::Region {
-                region,
-                len: 0,
-                dims: l.mask.geometry.dims,
-            });
-        }
-        Ok(extract_region(&l.mask.geometry, &l.mask.labels, &region))
-    }
-
-    fn recomposite(&mut self, region: Region) {
-        if let Some(c) = &mut self.composite {
-            composite_region(c, &self.layers, &region);
-            self.gpu_pending.push(GpuUpdate::Mask(region));
-        }
-    }
-
-    fn recomposite_all(&mut self) {
-        if let Some(dims) = self.volume().map(|v| v.dims()) {
-            self.recomposite(Region::all(dims));
-        }
-    }
-
-    /// The label colour table with hidden labels transparent.
-    pub fn label_colors(&self) -> LabelColors {
-        LabelColors::from_rgba8(&self.settings.labels.lut(), |v| {
-            self.settings.label_visible(v)
-        })
-    }
-
-    /// Marks the label colours as changed (after editing `settings.labels`).
-    pub fn colors_changed(&mut self) {
-        self.gpu_pending.push(GpuUpdate::Colors);
-    }
-
-    /// The GPU updates since the last call, merged (one mask box at most).
-    pub fn take_gpu_updates(&mut self) -> Vec<GpuUpdate> {
-        let mut out: Vec<GpuUpdate> = Vec::new();
-        let mut mask: Option<Region> = None;
-        for u in self.gpu_pending.drain(..) {
-            match u {
-                GpuUpdate::Mask(r) => mask = Some(mask.map_or(r, |m| m.union(&r))),
-                GpuUpdate::Volume => {
-                    mask = None;
-                    out.retain(|o| *o == GpuUpdate::Colors);
-                    out.push(u);
-                }
-                GpuUpdate::Colors if out.contains(&u) => {}
-                GpuUpdate::Colors => out.push(u),
-            }
-        }
-        out.extend(mask.map(GpuUpdate::Mask));
-        out
     }
 
     /// Display parameters of the views.
@@ -565,13 +281,21 @@ impl AppState {
         });
     }
 
-    // ----- jobs and notices ----------------------------------------------------
-
     /// Shows an error until dismissed.
     pub fn push_error(&mut self, text: impl Into<String>) {
         self.notices.push(Notice {
             kind: NoticeKind::Error,
             text: text.into(),
+            path: None,
+        });
+    }
+
+    /// Shows an error about a file until dismissed.
+    pub fn push_file_error(&mut self, path: PathBuf, text: impl Into<String>) {
+        self.notices.push(Notice {
+            kind: NoticeKind::Error,
+            text: text.into(),
+            path: Some(path),
         });
     }
 
@@ -580,122 +304,17 @@ impl AppState {
         self.notices.push(Notice {
             kind: NoticeKind::Info,
             text: text.into(),
+            path: None,
         });
-    }
-
-    /// True while files are being loaded.
-    pub fn is_loading(&self) -> bool {
-        self.load_job.is_some() || !self.queued_loads.is_empty()
-    }
-
-    /// The running load: name, progress fraction (if known), message, seconds.
-    pub fn load_progress(&self) -> Option<(String, Option<f32>, String, f32)> {
-        self.load_job.as_ref().map(|j| {
-            let (f, m) = j.progress();
-            (j.name().to_string(), f, m, j.elapsed().as_secs_f32())
-        })
-    }
-
-    fn queue_load(&mut self, paths: Vec<PathBuf>, as_masks: bool) {
-        if !paths.is_empty() {
-            self.queued_loads.push_back((paths, as_masks));
-            self.start_next_load();
-        }
-    }
-
-    fn start_next_load(&mut self) {
-        if self.load_job.is_some() {
-            return;
-        }
-        let Some((paths, as_masks)) = self.queued_loads.pop_front() else {
-            return;
-        };
-        let name = match paths.as_slice() {
-            [one] => format!("Loading {}", file_name(one)),
-            many => format!("Loading {} files", many.len()),
-        };
-        let request = LoadRequest {
-            paths,
-            grid: self.volume().map(|v| v.geometry.clone()),
-            as_masks,
-        };
-        self.load_job = Some(Job::spawn(name, self.waker.clone(), move |ctx| {
-            load_files(request, ctx)
-        }));
-    }
-
-    /// Takes finished work from background jobs. Call once per frame.
-    pub fn poll_jobs(&mut self) {
-        let Some(job) = &mut self.load_job else {
-            return;
-        };
-        let items = job.drain();
-        let status = job.poll();
-        for item in items {
-            self.apply_loaded(item);
-        }
-        match status {
-            JobStatus::Running => {}
-            JobStatus::Done(()) => self.finish_load(),
-            JobStatus::Cancelled => {
-                self.push_info("Loading cancelled");
-                self.finish_load();
-            }
-            JobStatus::Failed(message) => {
-                self.push_error(message);
-                self.finish_load();
-            }
-        }
-    }
-
-    fn finish_load(&mut self) {
-        // Items sent just before the job ended.
-        if let Some(job) = self.load_job.take() {
-            for item in job.drain() {
-                self.apply_loaded(item);
-            }
-        }
-        self.start_next_load();
-    }
-
-    fn apply_loaded(&mut self, item: Loaded) {
-        match item {
-            Loaded::Volume {
-                volume,
-                stats,
-                path,
-            } => {
-                let dims = volume.dims();
-                if dims.iter().any(|&d| d > self.max_texture_dim) {
-                    self.push_error(format!(
-                        "volume {dims:?} is larger than this GPU's 3-D texture limit \
-                         ({} voxels per axis); the current volume stays: {}",
-                        self.max_texture_dim,
-                        path.display()
-                    ));
-                    return;
-                }
-                self.set_volume(VolumeEntry {
-                    name: file_name(&path),
-                    volume,
-                    stats,
-                    path: Some(path),
-                });
-            }
-            Loaded::Mask { mask, path } => {
-                if let Err(e) = self.add_layer(file_name(&path), Some(path.clone()), mask) {
-                    self.push_error(format!("{e}: {}", path.display()));
-                }
-            }
-            Loaded::Failed { message, .. } => self.push_error(message),
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::commands::Command;
     use crate::app::jobs::no_waker;
+    use crate::app::layers::Region;
     use crate::volume::{Geometry, Voxels};
 
     fn state_with_volume() -> AppState {
@@ -765,8 +384,7 @@ mod tests {
         let layer = s.add_empty_layer("seg").expect("volume loaded");
         let _ = s.take_gpu_updates();
         let region = Region::slice([8, 6, 4], 2, 1);
-        s.write_layer_region(layer, region, &vec![3; 48])
-            .expect("fits");
+        s.write_layer_region(layer, region, &[3; 48]).expect("fits");
         assert_eq!(s.take_gpu_updates(), vec![GpuUpdate::Mask(region)]);
         let c = s.composite().expect("composite");
         assert_eq!(c.labels.iter().filter(|&&l| l == 3).count(), 48);

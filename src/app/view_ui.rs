@@ -1,7 +1,8 @@
 //! One slice view: header with slider, the GPU-drawn image, crosshair,
 //! orientation letters, and the mouse interaction.
 
-use super::state::{AppState, Command};
+use super::commands::Command;
+use super::state::AppState;
 use crate::render::mapping::view_of_normal;
 use crate::render::{ScreenRect, SliceCallback, ViewMapping, ViewUniforms};
 use crate::volume::View;

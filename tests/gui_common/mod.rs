@@ -15,9 +15,8 @@ pub fn data_dir() -> Option<PathBuf> {
 
 /// A file of the stacked COVID-19 volumes (`CASE_ct.nii.gz`, `CASE_infection.nii.gz`, ...).
 pub fn covid_volume(name: &str) -> PathBuf {
-    let dir = data_dir().expect(
-        "test data not found: set LUNGSCOPE_DATA or put the shared data at ../shared/data",
-    );
+    let dir = data_dir()
+        .expect("test data not found: set LUNGSCOPE_DATA or put the shared data at ../shared/data");
     let p = dir.join("covid19_ct_seg_zenodo3757476_volumes").join(name);
     assert!(p.is_file(), "missing test file {}", p.display());
     p
