@@ -11,6 +11,7 @@
 //! [`LungscopeApp`] ties them to eframe and to the GPU renderer.
 
 pub mod background;
+pub mod bench;
 pub mod commands;
 pub mod jobs;
 pub mod layers;

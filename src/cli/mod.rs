@@ -1,6 +1,8 @@
 //! The command-line interface (clap). Each subcommand lives in its own module and
 //! uses only the core (no GUI types), so every command runs headless.
 
+#[cfg(feature = "gui")]
+pub mod bench_view;
 pub mod info;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,9 @@ pub enum Command {
     View(ViewArgs),
     /// Print dimensions, spacing, orientation, affine and intensity facts of NIfTI files.
     Info(info::InfoArgs),
+    /// Measure the viewer's CPU time and GPU uploads per frame (scroll, window/level).
+    #[cfg(feature = "gui")]
+    BenchView(bench_view::BenchViewArgs),
 }
 
 /// Arguments of `lungscope view`.

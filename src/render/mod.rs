@@ -6,8 +6,10 @@
 //!   once per load, mask updated by region).
 //! - [`callback`]: the egui-wgpu paint callback.
 //! - [`offscreen`]: draw a view into CPU memory (pixel tests, benchmarks).
+//! - [`headless`]: a wgpu render state without a window.
 
 pub mod callback;
+pub mod headless;
 pub mod mapping;
 pub mod offscreen;
 pub mod renderer;
