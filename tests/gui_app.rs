@@ -351,3 +351,108 @@ fn mouse_and_keys_scroll_zoom_and_move_the_crosshair() {
     h.run();
     assert_eq!(h.state().state().zoom_pan[0].zoom, 1.0, "R resets zoom");
 }
+
+#[test]
+fn large_volume_upload_is_spread_over_frames_and_arrives_whole() {
+    use lungscope::app::gpu_sync::FRAME_BUDGET;
+    use lungscope::render::{
+        DisplayParams, ScreenRect, SliceRenderer, ViewMapping, ViewUniforms, ZoomPan,
+    };
+    use lungscope::volume::{Geometry, Volume, Voxels};
+    use lungscope::windowing::WindowLevel;
+
+    let rs = gui_common::render_state();
+    let mut app = LungscopeApp::new(Some(rs.clone()), Settings::default());
+    let ctx = egui::Context::default();
+    let mut frame = |app: &mut LungscopeApp| {
+        let raw = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, SIZE)),
+            ..Default::default()
+        };
+        let mut out = ctx.run_ui(raw, |ui| app.ui(ui));
+        out.textures_delta.clear();
+    };
+    // 192 x 160 x 300 float32 = 36.9 MB, more than one frame's budget.
+    let dims = [192, 160, 300];
+    let n: usize = dims.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 2600) as f32 - 1100.0)
+        .collect();
+    let volume = Volume::new(
+        Geometry::with_signs(dims, [1.0; 3], [-1.0, -1.0, 1.0]),
+        Voxels::F32(values),
+    )
+    .expect("sizes match");
+    let total = (n * 4) as u64;
+    let stats = volume.stats();
+    app.state_mut()
+        .set_volume(lungscope::app::state::VolumeEntry {
+            volume: Arc::new(volume.clone()),
+            stats,
+            path: None,
+            name: "generated".into(),
+        });
+    let mut uploaded = Vec::new();
+    let mut frames = 0;
+    loop {
+        let before = app.upload_stats().expect("renderer").texture_bytes;
+        frame(&mut app);
+        frames += 1;
+        uploaded.push(app.upload_stats().expect("renderer").texture_bytes - before);
+        if !app.is_busy() {
+            break;
+        }
+        assert!(frames < 50, "upload never finished");
+    }
+    assert!(
+        frames >= 2,
+        "{total} bytes should take more than one frame: {uploaded:?}"
+    );
+    assert!(
+        uploaded.iter().all(|&b| b as usize <= FRAME_BUDGET),
+        "{uploaded:?}"
+    );
+    assert_eq!(uploaded.iter().sum::<u64>(), total);
+
+    // The last slab arrived intact: draw its last slice and compare with the CPU.
+    let mut guard = rs.renderer.write();
+    let renderer = guard
+        .callback_resources
+        .get_mut::<SliceRenderer>()
+        .expect("installed by the app");
+    let slice = dims[2] - 1;
+    let rect = ScreenRect {
+        min: [0.0, 0.0],
+        size: [dims[0] as f32, dims[1] as f32],
+    };
+    let mapping = ViewMapping::new(
+        &volume.geometry,
+        View::Axial,
+        slice,
+        rect,
+        &ZoomPan::default(),
+    );
+    let window = WindowLevel::new(2600.0, 200.0);
+    let params = DisplayParams {
+        window,
+        volume_is_float: true,
+        linear: false,
+        background: [0.0, 0.0, 0.0, 1.0],
+        overlay_opacity: 0.0,
+        overlay_mode: 0,
+    };
+    let pixels = lungscope::render::offscreen::render_rgba(
+        &rs.device,
+        &rs.queue,
+        renderer,
+        7,
+        [dims[0] as u32, dims[1] as u32],
+        &ViewUniforms::new(&mapping, &params, 1.0),
+        false,
+    )
+    .expect("render");
+    let expected = volume.slice(View::Axial, slice);
+    for (px, &hu) in pixels.chunks_exact(4).zip(&expected.data) {
+        assert!(px[0].abs_diff(window.apply_u8(hu)) <= 1);
+    }
+}

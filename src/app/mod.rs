@@ -13,6 +13,7 @@
 pub mod background;
 pub mod bench;
 pub mod commands;
+pub mod gpu_sync;
 pub mod jobs;
 pub mod layers;
 pub mod loading;
@@ -82,6 +83,7 @@ pub struct LungscopeApp {
     hovered_view: Option<View>,
     dialog: Option<Dialog>,
     show_help: bool,
+    gpu_sync: gpu_sync::GpuSync,
 }
 
 impl LungscopeApp {
@@ -108,6 +110,7 @@ impl LungscopeApp {
             hovered_view: None,
             dialog: None,
             show_help: false,
+            gpu_sync: gpu_sync::GpuSync::default(),
         }
     }
 
@@ -131,9 +134,9 @@ impl LungscopeApp {
             .map(SliceRenderer::upload_stats)
     }
 
-    /// True while loading or a file dialog is open.
+    /// True while loading, uploading to the GPU, or a file dialog is open.
     pub fn is_busy(&self) -> bool {
-        self.state.is_loading() || self.dialog.is_some()
+        self.state.is_loading() || self.dialog.is_some() || self.gpu_sync.is_pending()
     }
 
     /// One frame of the whole UI.
@@ -198,8 +201,13 @@ impl LungscopeApp {
             );
         }
 
-        self.sync_gpu();
-        if self.is_busy() {
+        if let Some(rs) = &self.render_state {
+            self.gpu_sync
+                .sync(&mut self.state, rs, ctx.cumulative_frame_nr());
+        }
+        if self.gpu_sync.is_pending() {
+            ctx.request_repaint();
+        } else if self.is_busy() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
     }
@@ -253,7 +261,11 @@ impl LungscopeApp {
             }
             settings::Layout::Single(v) => vec![(full, Some(v))],
         };
-        let gpu = self.render_state.is_some();
+        let gpu = match (&self.render_state, self.gpu_sync.volume_ready()) {
+            (None, _) => view_ui::Gpu::Missing,
+            (Some(_), true) => view_ui::Gpu::Ready,
+            (Some(_), false) => view_ui::Gpu::Uploading(self.gpu_sync.volume_progress()),
+        };
         let mut hovered = None;
         for (rect, view) in cells {
             ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| match view {
@@ -270,49 +282,6 @@ impl LungscopeApp {
             });
         }
         self.hovered_view = hovered;
-    }
-
-    /// Brings the GPU up to date with the state (volume once per load, mask
-    /// boxes, label colours).
-    fn sync_gpu(&mut self) {
-        let updates = self.state.take_gpu_updates();
-        if updates.is_empty() {
-            return;
-        }
-        let Some(rs) = &self.render_state else {
-            return;
-        };
-        let mut guard = rs.renderer.write();
-        let Some(renderer) = guard.callback_resources.get_mut::<SliceRenderer>() else {
-            return;
-        };
-        let mut errors = Vec::new();
-        for update in updates {
-            let result = match update {
-                GpuUpdate::Volume => match self.state.volume() {
-                    Some(v) => renderer.upload_volume(&rs.device, &rs.queue, v),
-                    None => Ok(()),
-                },
-                GpuUpdate::Mask(region) => match self.state.composite() {
-                    Some(c) => {
-                        let labels = layers::extract_region(&c.geometry, &c.labels, &region);
-                        renderer.update_mask_region(&rs.queue, region.origin, region.size, &labels)
-                    }
-                    None => Ok(()),
-                },
-                GpuUpdate::Colors => {
-                    renderer.set_label_colors(&rs.queue, &self.state.label_colors());
-                    Ok(())
-                }
-            };
-            if let Err(e) = result {
-                errors.push(e.to_string());
-            }
-        }
-        drop(guard);
-        for e in errors {
-            self.state.push_error(e);
-        }
     }
 
     fn open_dialog(&mut self, masks: bool) {

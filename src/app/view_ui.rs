@@ -34,15 +34,25 @@ pub fn view_slot(view: View) -> usize {
     super::state::view_index(view)
 }
 
-/// Draws one view filling `ui`'s available space. `gpu` is false when no wgpu
-/// renderer exists (the image area then says so). Returns true if the pointer
-/// is over the image.
+/// Whether views can draw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Gpu {
+    /// The volume texture is complete.
+    Ready,
+    /// The volume is still being uploaded (fraction done).
+    Uploading(f32),
+    /// No wgpu renderer (the app was started with another backend).
+    Missing,
+}
+
+/// Draws one view filling `ui`'s available space; the image area says why when
+/// `gpu` is not ready. Returns true if the pointer is over the image.
 pub fn slice_view_ui(
     ui: &mut egui::Ui,
     state: &mut AppState,
     wheel: &mut WheelState,
     view: View,
-    gpu: bool,
+    gpu: Gpu,
 ) -> bool {
     let total = state.slice_count(view);
     ui.horizontal(|ui| {
@@ -142,7 +152,7 @@ pub fn slice_view_ui(
         state.hover = None;
     }
 
-    if gpu {
+    if gpu == Gpu::Ready {
         let uniforms = ViewUniforms::new(
             &mapping,
             &state.display_params(),
@@ -157,12 +167,16 @@ pub fn slice_view_ui(
             },
         ));
     } else {
+        let text = match gpu {
+            Gpu::Uploading(f) => format!("Uploading to the GPU {:.0} %", f * 100.0),
+            _ => "No GPU renderer (start with the wgpu backend)".to_string(),
+        };
         painter.text(
             rect.center(),
             Align2::CENTER_CENTER,
-            "No GPU renderer (start with the wgpu backend)",
+            text,
             FontId::proportional(14.0),
-            Color32::LIGHT_RED,
+            Color32::LIGHT_GRAY,
         );
     }
     if state.settings.crosshair {

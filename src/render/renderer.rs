@@ -11,8 +11,9 @@ use super::uniforms::{LabelColors, ViewUniforms};
 use crate::volume::{Volume, Voxels};
 use wgpu::util::DeviceExt;
 
-/// Largest slab written by one `write_texture` call while uploading a volume.
-const UPLOAD_CHUNK_BYTES: usize = 16 << 20;
+/// Largest slab written by one `write_texture` call while uploading a volume
+/// (also the app's per-frame upload budget unit).
+pub const UPLOAD_CHUNK_BYTES: usize = 16 << 20;
 
 /// Errors of the GPU renderer (bad sizes, no volume, limits).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -169,11 +170,32 @@ impl SliceRenderer {
     }
 
     /// Uploads a volume (replacing any previous one) and creates an empty mask
-    /// texture on its grid. This is the only place voxel data goes to the GPU.
+    /// texture on its grid, all at once. The app spreads the same work over
+    /// frames with [`Self::create_volume`] and [`Self::write_volume_slab`].
     pub fn upload_volume(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
+        volume: &Volume,
+    ) -> Result<(), RenderError> {
+        self.create_volume(device, volume)?;
+        let dims = volume.dims();
+        let slab = slab_depth(dims, volume.voxels.byte_len() / volume.voxels.len().max(1));
+        let mut z = 0;
+        while z < dims[2] {
+            let depth = slab.min(dims[2] - z);
+            self.write_volume_slab(queue, volume, z, depth)?;
+            z += depth;
+        }
+        Ok(())
+    }
+
+    /// Creates the volume texture for `volume` (contents zero until written with
+    /// [`Self::write_volume_slab`]) and a zero-filled mask texture of the same
+    /// size (wgpu zero-fills new textures: an empty mask costs no upload).
+    pub fn create_volume(
+        &mut self,
+        device: &wgpu::Device,
         volume: &Volume,
     ) -> Result<(), RenderError> {
         let dims = volume.dims();
@@ -184,13 +206,11 @@ impl SliceRenderer {
         if dims.iter().any(|&d| d > limit as usize) {
             return Err(RenderError::TooLarge { dims, limit });
         }
-        let (format, bytes, is_float): (_, &[u8], _) = match &volume.voxels {
-            Voxels::I16(v) => (wgpu::TextureFormat::R16Sint, bytemuck::cast_slice(v), false),
-            Voxels::F32(v) => (wgpu::TextureFormat::R32Float, bytemuck::cast_slice(v), true),
+        let (format, is_float) = match &volume.voxels {
+            Voxels::I16(_) => (wgpu::TextureFormat::R16Sint, false),
+            Voxels::F32(_) => (wgpu::TextureFormat::R32Float, true),
         };
         let texture = texture_3d(device, dims, format, "volume");
-        self.write_slabs(queue, &texture, dims, if is_float { 4 } else { 2 }, bytes);
-        // wgpu zero-fills new textures: an empty mask costs no upload.
         self.mask = Some(texture_3d(
             device,
             dims,
@@ -203,6 +223,55 @@ impl SliceRenderer {
             is_float,
         });
         self.rebuild_bind_groups(device);
+        Ok(())
+    }
+
+    /// Writes slices `z0 .. z0 + depth` (storage axis `k`) of `volume` into the
+    /// volume texture made by [`Self::create_volume`] for it.
+    pub fn write_volume_slab(
+        &mut self,
+        queue: &wgpu::Queue,
+        volume: &Volume,
+        z0: usize,
+        depth: usize,
+    ) -> Result<(), RenderError> {
+        let gpu = self.volume.as_ref().ok_or(RenderError::NoVolume)?;
+        let dims = gpu.dims;
+        let matches =
+            dims == volume.dims() && gpu.is_float == matches!(volume.voxels, Voxels::F32(_));
+        if !matches || z0 + depth > dims[2] {
+            return Err(RenderError::RegionOutOfBounds {
+                origin: [0, 0, z0],
+                size: [volume.dims()[0], volume.dims()[1], depth],
+                dims,
+            });
+        }
+        let (bytes, bpv): (&[u8], usize) = match &volume.voxels {
+            Voxels::I16(v) => (bytemuck::cast_slice(v), 2),
+            Voxels::F32(v) => (bytemuck::cast_slice(v), 4),
+        };
+        let slice_bytes = dims[0] * dims[1] * bpv;
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &gpu.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d {
+                    x: 0,
+                    y: 0,
+                    z: z0 as u32,
+                },
+                aspect: wgpu::TextureAspect::All,
+            },
+            &bytes[z0 * slice_bytes..(z0 + depth) * slice_bytes],
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some((dims[0] * bpv) as u32),
+                rows_per_image: Some(dims[1] as u32),
+            },
+            extent([dims[0], dims[1], depth]),
+        );
+        self.stats.texture_bytes += (depth * slice_bytes) as u64;
+        self.stats.texture_writes += 1;
         Ok(())
     }
 
@@ -329,44 +398,6 @@ impl SliceRenderer {
         self.stats
     }
 
-    fn write_slabs(
-        &mut self,
-        queue: &wgpu::Queue,
-        texture: &wgpu::Texture,
-        dims: [usize; 3],
-        bytes_per_voxel: usize,
-        bytes: &[u8],
-    ) {
-        let slice_bytes = dims[0] * dims[1] * bytes_per_voxel;
-        let slab = (UPLOAD_CHUNK_BYTES / slice_bytes).max(1);
-        let mut z = 0;
-        while z < dims[2] {
-            let depth = slab.min(dims[2] - z);
-            queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d {
-                        x: 0,
-                        y: 0,
-                        z: z as u32,
-                    },
-                    aspect: wgpu::TextureAspect::All,
-                },
-                &bytes[z * slice_bytes..(z + depth) * slice_bytes],
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some((dims[0] * bytes_per_voxel) as u32),
-                    rows_per_image: Some(dims[1] as u32),
-                },
-                extent([dims[0], dims[1], depth]),
-            );
-            self.stats.texture_bytes += (depth * slice_bytes) as u64;
-            self.stats.texture_writes += 1;
-            z += depth;
-        }
-    }
-
     fn rebuild_bind_groups(&mut self, device: &wgpu::Device) {
         let groups: Vec<_> = self
             .slots
@@ -419,6 +450,11 @@ impl SliceRenderer {
             ],
         }))
     }
+}
+
+/// Slices per upload slab: as many as fit in [`UPLOAD_CHUNK_BYTES`], at least one.
+pub fn slab_depth(dims: [usize; 3], bytes_per_voxel: usize) -> usize {
+    (UPLOAD_CHUNK_BYTES / (dims[0] * dims[1] * bytes_per_voxel).max(1)).max(1)
 }
 
 fn extent(size: [usize; 3]) -> wgpu::Extent3d {
