@@ -27,6 +27,10 @@ fn harness_sized(size: egui::Vec2) -> Harness<'static, LungscopeApp> {
     let app = LungscopeApp::new(Some(rs.clone()), Settings::default());
     Harness::builder()
         .with_size(size)
+        // Short steps: egui_kittest feeds one pointer press or release per
+        // step, and a double click needs both releases within 0.3 s.
+        .with_step_dt(0.05)
+        .with_max_steps(24)
         .with_render_cursor(false)
         .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(rs))
         .build_ui_state(|ui, app: &mut LungscopeApp| app.ui(ui), app)
@@ -364,7 +368,7 @@ fn large_volume_upload_is_spread_over_frames_and_arrives_whole() {
     let rs = gui_common::render_state();
     let mut app = LungscopeApp::new(Some(rs.clone()), Settings::default());
     let ctx = egui::Context::default();
-    let mut frame = |app: &mut LungscopeApp| {
+    let frame = |app: &mut LungscopeApp| {
         let raw = egui::RawInput {
             screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, SIZE)),
             ..Default::default()
@@ -455,4 +459,60 @@ fn large_volume_upload_is_spread_over_frames_and_arrives_whole() {
     for (px, &hu) in pixels.chunks_exact(4).zip(&expected.data) {
         assert!(px[0].abs_diff(window.apply_u8(hu)) <= 1);
     }
+}
+
+#[test]
+fn middle_drag_pans_and_double_click_resets() {
+    let mut h = harness();
+    drop_files(
+        &mut h,
+        &[gui_common::covid_volume("radiopaedia_group_R07_ct.nii.gz")],
+    );
+    let p = image_point(&h, View::Coronal);
+    h.hover_at(p);
+    h.event(egui::Event::PointerButton {
+        pos: p,
+        button: egui::PointerButton::Middle,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    for t in 1..=3 {
+        h.event(egui::Event::PointerMoved(
+            p + egui::vec2(10.0 * t as f32, 5.0 * t as f32),
+        ));
+        h.step();
+    }
+    let end = p + egui::vec2(30.0, 15.0);
+    h.event(egui::Event::PointerButton {
+        pos: end,
+        button: egui::PointerButton::Middle,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run();
+    let pan = h.state().state().zoom_pan[1].pan;
+    assert!(
+        (pan[0] - 30.0).abs() < 1.0 && (pan[1] - 15.0).abs() < 1.0,
+        "coronal pan {pan:?}"
+    );
+    assert_eq!(
+        h.state().state().zoom_pan[0].pan,
+        [0.0, 0.0],
+        "axial untouched"
+    );
+    for pressed in [true, false, true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: end,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+    h.run();
+    assert_eq!(
+        h.state().state().zoom_pan[1].pan,
+        [0.0, 0.0],
+        "double click resets"
+    );
 }

@@ -231,6 +231,47 @@ fn window_ui(ui: &mut egui::Ui, state: &mut AppState) {
         }
     });
     ui.checkbox(&mut state.settings.linear, "Linear interpolation");
+    presets_editor_ui(ui, state);
+}
+
+/// Rename presets, change their window, or store the current window in one.
+fn presets_editor_ui(ui: &mut egui::Ui, state: &mut AppState) {
+    let current = state.window;
+    egui::CollapsingHeader::new("Edit presets").show(ui, |ui| {
+        egui::Grid::new("preset_editor")
+            .num_columns(4)
+            .show(ui, |ui| {
+                for (n, preset) in state.settings.presets.iter_mut().enumerate() {
+                    let key = ui.label(format!("{}", n + 1));
+                    ui.add(egui::TextEdit::singleline(&mut preset.name).desired_width(80.0))
+                        .labelled_by(key.id);
+                    ui.add(
+                        egui::DragValue::new(&mut preset.window.width)
+                            .prefix("W ")
+                            .speed(5.0)
+                            .range(WindowLevel::MIN_WIDTH..=100_000.0),
+                    )
+                    .labelled_by(key.id);
+                    ui.add(
+                        egui::DragValue::new(&mut preset.window.level)
+                            .prefix("L ")
+                            .speed(5.0),
+                    )
+                    .labelled_by(key.id);
+                    if ui
+                        .small_button("Set")
+                        .on_hover_text("Store the current window in this preset")
+                        .clicked()
+                    {
+                        preset.window = current;
+                    }
+                    ui.end_row();
+                }
+            });
+        if ui.button("Restore standard presets").clicked() {
+            state.settings.presets = super::settings::default_presets();
+        }
+    });
 }
 
 fn overlay_ui(ui: &mut egui::Ui, state: &mut AppState) {

@@ -173,6 +173,12 @@ impl AppState {
         }
     }
 
+    /// The waker background jobs call when they have news (pass it to
+    /// [`Job::spawn`]).
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
     /// The volume shown, if any.
     pub fn volume(&self) -> Option<&Volume> {
         self.volume.as_ref().map(|v| v.volume.as_ref())
