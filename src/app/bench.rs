@@ -401,7 +401,10 @@ pub fn run_bench(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         };
         times.push(driver.frame(&mut app, vec![egui::Event::PointerMoved(pointer), wheel])?);
     }
-    let moved = app.state().slice_index(View::Axial) - start_slice;
+    let moved = app
+        .state()
+        .slice_index(View::Axial)
+        .saturating_sub(start_slice);
     if moved == 0 {
         anyhow::bail!("the wheel did not scroll the axial view (pointer at {pointer:?})");
     }

@@ -1,9 +1,11 @@
 //! Mask overlay layers and the composite label map the GPU shows.
 //!
 //! Each layer is a label mask on the volume grid (a file, a segmentation result,
-//! an edited mask). The composite is what the overlay texture holds: visible
-//! layers painted in order, later non-zero labels over earlier ones. Changing a
-//! box of one layer recomposites only that box, so the GPU update stays small.
+//! an edited mask). The composite is what the overlay texture holds: where
+//! visible layers overlap, the larger label value wins, so findings (infection 3,
+//! ground-glass 4, consolidation 5) show over the lungs (1, 2) whatever order the
+//! files were opened in. Changing a box of one layer recomposites only that box,
+//! so the GPU update stays small.
 
 use crate::mask::LabelMask;
 use crate::volume::Geometry;
@@ -98,18 +100,17 @@ pub fn extract_region(geometry: &Geometry, labels: &[u8], region: &Region) -> Ve
     out
 }
 
-/// Recomputes `composite` inside `region` from the visible `layers`.
+/// Recomputes `composite` inside `region` from the visible `layers` (largest
+/// label wins).
 pub fn composite_region(composite: &mut LabelMask, layers: &[MaskLayer], region: &Region) {
     let dims = composite.geometry.dims;
+    let visible: Vec<&[u8]> = layers
+        .iter()
+        .filter(|l| l.visible)
+        .map(|l| l.mask.labels.as_slice())
+        .collect();
     region.for_each(dims, |g, _| {
-        let mut label = 0;
-        for layer in layers.iter().filter(|l| l.visible) {
-            let v = layer.mask.labels[g];
-            if v != 0 {
-                label = v;
-            }
-        }
-        composite.labels[g] = label;
+        composite.labels[g] = visible.iter().map(|l| l[g]).max().unwrap_or(0);
     });
 }
 
@@ -128,13 +129,20 @@ mod tests {
     }
 
     #[test]
-    fn later_layers_paint_over_earlier_ones() {
-        let layers = vec![layer(vec![1, 1, 2, 0], true), layer(vec![0, 3, 3, 0], true)];
-        let mut c = LabelMask::empty(layers[0].mask.geometry.clone());
-        composite_region(&mut c, &layers, &Region::all([2, 2, 1]));
-        assert_eq!(c.labels, vec![1, 3, 3, 0]);
-        let hidden = vec![layers[0].clone(), layer(vec![0, 3, 3, 0], false)];
-        composite_region(&mut c, &hidden, &Region::all([2, 2, 1]));
+    fn findings_show_over_lungs_in_any_order_and_hidden_layers_drop_out() {
+        let lungs = layer(vec![1, 1, 2, 0], true);
+        let infection = layer(vec![0, 3, 3, 0], true);
+        let mut c = LabelMask::empty(lungs.mask.geometry.clone());
+        for layers in [
+            vec![lungs.clone(), infection.clone()],
+            vec![infection.clone(), lungs.clone()],
+        ] {
+            composite_region(&mut c, &layers, &Region::all([2, 2, 1]));
+            assert_eq!(c.labels, vec![1, 3, 3, 0]);
+        }
+        let mut hidden = infection.clone();
+        hidden.visible = false;
+        composite_region(&mut c, &[lungs, hidden], &Region::all([2, 2, 1]));
         assert_eq!(c.labels, vec![1, 1, 2, 0]);
     }
 
