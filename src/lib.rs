@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod edit;
 pub mod io;
 pub mod mask;
 pub mod report;

@@ -10,6 +10,8 @@ fn main() -> std::process::ExitCode {
         None => open_gui(Vec::new()),
         Some(Command::View(args)) => open_gui(args.files),
         Some(Command::Info(args)) => lungscope::cli::info::run(&args),
+        Some(Command::BenchLoad(args)) => lungscope::cli::bench::run(&args),
+        Some(Command::Report(args)) => lungscope::cli::report::run(&args),
         #[cfg(feature = "gui")]
         Some(Command::BenchView(args)) => lungscope::cli::bench_view::run(&args),
     };

@@ -1,9 +1,11 @@
 //! The command-line interface (clap). Each subcommand lives in its own module and
 //! uses only the core (no GUI types), so every command runs headless.
 
+pub mod bench;
 #[cfg(feature = "gui")]
 pub mod bench_view;
 pub mod info;
+pub mod report;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +29,11 @@ pub enum Command {
     View(ViewArgs),
     /// Print dimensions, spacing, orientation, affine and intensity facts of NIfTI files.
     Info(info::InfoArgs),
+    /// Time reading a NIfTI volume (and writing a mask): JSON with medians and peak memory.
+    BenchLoad(bench::BenchLoadArgs),
+    /// Quantify a segmentation (volumes, infection %, zones, severity score, HU
+    /// statistics) and write JSON / CSV / HTML / PDF reports.
+    Report(report::ReportArgs),
     /// Measure the viewer's CPU time and GPU uploads per frame (scroll, window/level).
     #[cfg(feature = "gui")]
     BenchView(bench_view::BenchViewArgs),

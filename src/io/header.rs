@@ -472,8 +472,8 @@ fn choose_affine(raw: &Raw, warnings: &mut Vec<String>) -> (Affine, &'static str
     }
     warnings.push("no qform/sform: orientation unknown, assuming RAS with pixdim spacing".into());
     let mut a = IDENTITY;
-    for k in 0..3 {
-        a[k][k] = raw.pixdim[k + 1].abs();
+    for (k, row) in a.iter_mut().take(3).enumerate() {
+        row[k] = raw.pixdim[k + 1].abs();
     }
     (a, "pixdim")
 }
@@ -553,10 +553,10 @@ pub fn affine_to_quatern(m: &Affine) -> (f64, f64, f64, f64) {
     let (r11, r12, r13) = (r[0][0], r[0][1], r[0][2]);
     let (r21, r22, r23) = (r[1][0], r[1][1], r[1][2]);
     let (r31, r32, r33) = (r[2][0], r[2][1], r[2][2]);
-    let trace = r11 + r22 + r33 + 1.0;
+    let trace1 = r11 + r22 + r33 + 1.0;
     let (a, mut b, mut c, mut d): (f64, f64, f64, f64);
-    if trace > 0.5 {
-        a = 0.5 * trace.sqrt();
+    if trace1 > 0.5 {
+        a = 0.5 * trace1.sqrt();
         b = 0.25 * (r32 - r23) / a;
         c = 0.25 * (r13 - r31) / a;
         d = 0.25 * (r21 - r12) / a;
