@@ -93,6 +93,16 @@ impl Region {
     }
 }
 
+impl From<crate::edit::Region> for Region {
+    /// The box an edit touched (`edit::Region` is `[min, max)`).
+    fn from(r: crate::edit::Region) -> Self {
+        Self {
+            origin: r.min,
+            size: [0, 1, 2].map(|a| r.max[a].saturating_sub(r.min[a])),
+        }
+    }
+}
+
 /// Copies a box out of a column-major label grid.
 pub fn extract_region(geometry: &Geometry, labels: &[u8], region: &Region) -> Vec<u8> {
     let mut out = vec![0u8; region.len()];

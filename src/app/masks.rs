@@ -86,6 +86,26 @@ impl AppState {
         Ok(())
     }
 
+    /// Copies a box of `source` (a mask on the volume grid, e.g. an
+    /// `edit::EditSession`'s mask after a stroke, undo or redo) into layer
+    /// `layer`; only that box is recomposited and uploaded.
+    pub fn copy_into_layer(
+        &mut self,
+        layer: usize,
+        source: &LabelMask,
+        region: Region,
+    ) -> Result<(), StateError> {
+        if !region.fits(source.geometry.dims) {
+            return Err(StateError::Region {
+                region,
+                len: 0,
+                dims: source.geometry.dims,
+            });
+        }
+        let labels = extract_region(&source.geometry, &source.labels, &region);
+        self.write_layer_region(layer, region, &labels)
+    }
+
     /// Reads a box of layer `layer` (box order), e.g. to keep an undo copy.
     pub fn read_layer_region(&self, layer: usize, region: Region) -> Result<Vec<u8>, StateError> {
         let l = self.layers.get(layer).ok_or(StateError::NoLayer(layer))?;

@@ -410,6 +410,33 @@ mod tests {
     }
 
     #[test]
+    fn edit_session_changes_reach_the_layer_by_region() {
+        let mut s = state_with_volume();
+        let layer = s.add_empty_layer("edited").expect("volume loaded");
+        let grid = s.volume().expect("volume").geometry.clone();
+        let mut session = crate::edit::EditSession::new(LabelMask::empty(grid.clone()));
+        let idx = grid.index(2, 3, 1);
+        let touched = session
+            .set_voxels("paint", [(idx, 3u8)])
+            .expect("a voxel changed");
+        let _ = s.take_gpu_updates();
+        s.copy_into_layer(layer, session.mask(), touched.into())
+            .expect("fits");
+        assert_eq!(
+            s.take_gpu_updates(),
+            vec![GpuUpdate::Mask(Region {
+                origin: [2, 3, 1],
+                size: [1, 1, 1]
+            })]
+        );
+        assert_eq!(s.layers[layer].mask.labels[idx], 3);
+        let undone = session.undo().expect("undo");
+        s.copy_into_layer(layer, session.mask(), undone.into())
+            .expect("fits");
+        assert_eq!(s.layers[layer].mask.labels[idx], 0);
+    }
+
+    #[test]
     fn mask_on_other_grid_is_refused() {
         let mut s = state_with_volume();
         let other = LabelMask::empty(Geometry::with_signs([8, 6, 5], [1.0; 3], [1.0; 3]));
