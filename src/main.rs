@@ -14,6 +14,8 @@ fn main() -> std::process::ExitCode {
         Some(Command::Report(args)) => lungscope::cli::report::run(&args),
         Some(Command::Segment(args)) => lungscope::cli::segment::run(&args),
         Some(Command::BenchInfer(args)) => lungscope::cli::bench_infer::run(&args),
+        #[cfg(feature = "gui")]
+        Some(Command::BenchView(args)) => lungscope::cli::bench_view::run(&args),
     };
     match result {
         Ok(code) => code,

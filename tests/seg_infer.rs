@@ -240,12 +240,14 @@ fn background_job_streams_slices_then_the_result() {
     let seg = result.expect("job succeeds");
     assert_eq!(slices, vec![4, 3, 2, 1, 0]);
     assert!(seg.mask.geometry.same_grid(&vol.geometry));
+    // wake runs right after each message is sent; the channel closes when the
+    // worker ends, so after `None` every wake has happened
+    assert!(job.wait_event().is_none());
     assert_eq!(
         wakes.load(Ordering::Relaxed),
         6,
         "one wake per slice and one at the end"
     );
-    assert!(job.wait_event().is_none());
 
     // A cancelled job still ends with exactly one Finished message.
     let job = SegJob::spawn(

@@ -1,6 +1,41 @@
 //! The desktop application: state, UI and background jobs.
+//!
+//! - [`state`]: [`AppState`] (no egui types); [`commands`]: the [`Command`]s
+//!   that change it; [`masks`]: its overlay layers; [`background`]: its loading.
+//! - [`jobs`]: background work with progress, cancel and streamed results.
+//! - [`loading`]: what a dropped/opened file is, read off the UI thread.
+//! - [`layers`]: mask layers and the composite the GPU shows.
+//! - [`settings`]: what persists between runs.
+//! - [`view_ui`], [`panels`], [`shortcuts`]: the egui side (`*_ui` functions).
+//!
+//! [`LungscopeApp`] ties them to eframe and to the GPU renderer.
 
+pub mod background;
+pub mod bench;
+pub mod commands;
+pub mod gpu_sync;
+pub mod jobs;
+pub mod layers;
+pub mod loading;
+pub mod masks;
+pub mod panels;
+pub mod settings;
+pub mod shortcuts;
+pub mod state;
+pub mod view_ui;
+
+pub use commands::Command;
+pub use jobs::{Job, JobContext, JobStatus};
+pub use layers::{MaskLayer, Region};
+pub use masks::GpuUpdate;
+pub use settings::{Layout, Settings};
+pub use state::{AppState, Notice, NoticeKind};
+
+use crate::render::{SliceRenderer, UploadStats};
+use crate::volume::View;
+use panels::MenuAction;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 /// Opens the viewer window with the given files and blocks until it closes.
 pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
@@ -9,28 +44,322 @@ pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
         viewport: egui::ViewportBuilder::default()
             .with_title("lungscope")
             .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([640.0, 400.0])
             .with_drag_and_drop(true),
+        multisampling: 0,
+        depth_buffer: 0,
         ..Default::default()
     };
     eframe::run_native(
         "lungscope",
         options,
-        Box::new(move |_cc| Ok(Box::new(Shell { files }))),
+        Box::new(move |cc| {
+            let settings = cc
+                .storage
+                .and_then(|s| eframe::get_value::<Settings>(s, settings::SETTINGS_KEY))
+                .unwrap_or_default();
+            let mut app = LungscopeApp::new(cc.wgpu_render_state.clone(), settings);
+            if !files.is_empty() {
+                app.state_mut().apply(Command::Open(files));
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
 
-struct Shell {
-    files: Vec<PathBuf>,
+/// A file dialog running off the UI thread.
+struct Dialog {
+    job: Job<Option<Vec<PathBuf>>>,
+    masks: bool,
 }
 
-impl eframe::App for Shell {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("lungscope");
-            for f in &self.files {
-                ui.label(f.display().to_string());
+/// The viewer: [`AppState`] plus the GPU renderer and UI-only state.
+pub struct LungscopeApp {
+    state: AppState,
+    render_state: Option<egui_wgpu::RenderState>,
+    ctx: Arc<OnceLock<egui::Context>>,
+    wheel: view_ui::WheelState,
+    hovered_view: Option<View>,
+    dialog: Option<Dialog>,
+    show_help: bool,
+    gpu_sync: gpu_sync::GpuSync,
+}
+
+impl LungscopeApp {
+    /// An app drawing with `render_state` (eframe's or a test's wgpu state; the
+    /// slice renderer is installed into it). Without one, views show a notice.
+    pub fn new(render_state: Option<egui_wgpu::RenderState>, settings: Settings) -> Self {
+        let ctx: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
+        let waker_ctx = Arc::clone(&ctx);
+        let waker: jobs::Waker = Arc::new(move || {
+            if let Some(c) = waker_ctx.get() {
+                c.request_repaint();
             }
         });
+        let mut state = AppState::new(settings, waker);
+        if let Some(rs) = &render_state {
+            crate::render::callback::install(rs);
+            state.max_texture_dim = rs.device.limits().max_texture_dimension_3d as usize;
+        }
+        Self {
+            state,
+            render_state,
+            ctx,
+            wheel: view_ui::WheelState::default(),
+            hovered_view: None,
+            dialog: None,
+            show_help: false,
+            gpu_sync: gpu_sync::GpuSync::default(),
+        }
+    }
+
+    /// The state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The state, for commands and for jobs that feed it.
+    pub fn state_mut(&mut self) -> &mut AppState {
+        &mut self.state
+    }
+
+    /// Bytes uploaded to the GPU so far (None without a renderer).
+    pub fn upload_stats(&self) -> Option<UploadStats> {
+        let rs = self.render_state.as_ref()?;
+        let guard = rs.renderer.read();
+        guard
+            .callback_resources
+            .get::<SliceRenderer>()
+            .map(SliceRenderer::upload_stats)
+    }
+
+    /// True while loading, uploading to the GPU, or a file dialog is open.
+    pub fn is_busy(&self) -> bool {
+        self.state.is_loading() || self.dialog.is_some() || self.gpu_sync.is_pending()
+    }
+
+    /// One frame of the whole UI.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let _ = self.ctx.get_or_init(|| ctx.clone());
+        self.state.poll_jobs();
+        self.poll_dialog();
+
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if !dropped.is_empty() {
+            self.state.apply(Command::Open(dropped));
+        }
+        let key_view = self.hovered_view.unwrap_or(self.state.active_view);
+        for action in shortcuts::handle_keys(&ctx, &mut self.state, key_view) {
+            match action {
+                shortcuts::UiAction::OpenDialog => self.open_dialog(false),
+            }
+        }
+
+        let menu = egui::Panel::top("menu")
+            .show(ui, |ui| panels::menu_bar_ui(ui, &mut self.state))
+            .inner;
+        match menu {
+            Some(MenuAction::OpenDialog) => self.open_dialog(false),
+            Some(MenuAction::AddMaskDialog) => self.open_dialog(true),
+            Some(MenuAction::ShowHelp) => self.show_help = true,
+            Some(MenuAction::Quit) => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+            None => {}
+        }
+        if !self.state.notices.is_empty() {
+            egui::Panel::top("notices").show(ui, |ui| panels::notices_ui(ui, &mut self.state));
+        }
+        egui::Panel::bottom("status").show(ui, |ui| panels::status_bar_ui(ui, &mut self.state));
+        egui::Panel::right("controls")
+            .default_size(230.0)
+            .show(ui, |ui| panels::side_panel_ui(ui, &mut self.state));
+        egui::CentralPanel::default()
+            .frame(egui::Frame::central_panel(ui.style()).inner_margin(2.0))
+            .show(ui, |ui| self.views_ui(ui));
+        panels::help_ui(&ctx, &mut self.show_help);
+
+        if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
+            let rect = ctx.content_rect();
+            let painter = ctx.layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                egui::Id::unique("lungscope drop overlay"),
+            ));
+            painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(170));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop NIfTI files: a volume, then masks on its grid",
+                egui::FontId::proportional(22.0),
+                egui::Color32::WHITE,
+            );
+        }
+
+        if let Some(rs) = &self.render_state {
+            self.gpu_sync
+                .sync(&mut self.state, rs, ctx.cumulative_frame_nr());
+        }
+        if self.gpu_sync.is_pending() {
+            ctx.request_repaint();
+        } else if self.is_busy() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn views_ui(&mut self, ui: &mut egui::Ui) {
+        if self.state.volume.is_none() {
+            ui.centered_and_justified(|ui| {
+                ui.label(
+                    egui::RichText::new(
+                        "Drop NIfTI files here (a CT volume, then its masks), \
+                         or use File > Open…",
+                    )
+                    .size(18.0),
+                );
+            });
+            self.hovered_view = None;
+            return;
+        }
+        let full = ui.available_rect_before_wrap();
+        let gap = 4.0;
+        let cells: Vec<(egui::Rect, Option<View>)> = match self.state.settings.layout {
+            settings::Layout::Grid => {
+                let w = (full.width() - gap) / 2.0;
+                let h = (full.height() - gap) / 2.0;
+                let cell = |c: f32, r: f32| {
+                    egui::Rect::from_min_size(
+                        full.min + egui::vec2(c * (w + gap), r * (h + gap)),
+                        egui::vec2(w, h),
+                    )
+                };
+                vec![
+                    (cell(0.0, 0.0), Some(View::Axial)),
+                    (cell(1.0, 0.0), Some(View::Sagittal)),
+                    (cell(0.0, 1.0), Some(View::Coronal)),
+                    (cell(1.0, 1.0), None),
+                ]
+            }
+            settings::Layout::Row => {
+                let w = (full.width() - 2.0 * gap) / 3.0;
+                [View::Axial, View::Coronal, View::Sagittal]
+                    .iter()
+                    .enumerate()
+                    .map(|(n, v)| {
+                        let min = full.min + egui::vec2(n as f32 * (w + gap), 0.0);
+                        (
+                            egui::Rect::from_min_size(min, egui::vec2(w, full.height())),
+                            Some(*v),
+                        )
+                    })
+                    .collect()
+            }
+            settings::Layout::Single(v) => vec![(full, Some(v))],
+        };
+        let gpu = match (&self.render_state, self.gpu_sync.volume_ready()) {
+            (None, _) => view_ui::Gpu::Missing,
+            (Some(_), true) => view_ui::Gpu::Ready,
+            (Some(_), false) => view_ui::Gpu::Uploading(self.gpu_sync.volume_progress()),
+        };
+        let mut hovered = None;
+        for (rect, view) in cells {
+            ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| match view {
+                Some(v) => {
+                    if view_ui::slice_view_ui(ui, &mut self.state, &mut self.wheel, v, gpu) {
+                        hovered = Some(v);
+                    }
+                }
+                None => {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        panels::volume_info_ui(ui, &self.state);
+                    });
+                }
+            });
+        }
+        self.hovered_view = hovered;
+    }
+
+    fn open_dialog(&mut self, masks: bool) {
+        if self.dialog.is_some() {
+            return;
+        }
+        let dir = self.state.settings.last_dir.clone();
+        let title = if masks {
+            "Add mask"
+        } else {
+            "Open NIfTI files"
+        };
+        let pick = move || {
+            let mut d = rfd::FileDialog::new()
+                .set_title(title)
+                .add_filter("NIfTI", &["nii", "gz"])
+                .add_filter("All files", &["*"]);
+            if let Some(dir) = dir {
+                d = d.set_directory(dir);
+            }
+            d.pick_files()
+        };
+        if cfg!(target_os = "macos") {
+            // macOS dialogs must run on the main thread.
+            self.handle_picked(pick(), masks);
+            return;
+        }
+        let waker = {
+            let c = Arc::clone(&self.ctx);
+            Arc::new(move || {
+                if let Some(c) = c.get() {
+                    c.request_repaint();
+                }
+            }) as jobs::Waker
+        };
+        self.dialog = Some(Dialog {
+            job: Job::spawn("file dialog", waker, move |_| Ok(pick())),
+            masks,
+        });
+    }
+
+    fn poll_dialog(&mut self) {
+        let Some(dialog) = &mut self.dialog else {
+            return;
+        };
+        let masks = dialog.masks;
+        match dialog.job.poll() {
+            JobStatus::Running => {}
+            JobStatus::Done(picked) => {
+                self.dialog = None;
+                self.handle_picked(picked, masks);
+            }
+            JobStatus::Cancelled => self.dialog = None,
+            JobStatus::Failed(e) => {
+                self.dialog = None;
+                self.state.push_error(format!("file dialog failed: {e}"));
+            }
+        }
+    }
+
+    fn handle_picked(&mut self, picked: Option<Vec<PathBuf>>, masks: bool) {
+        let Some(paths) = picked.filter(|p| !p.is_empty()) else {
+            return;
+        };
+        if masks {
+            self.state.apply(Command::OpenMasks(paths));
+        } else {
+            self.state.apply(Command::Open(paths));
+        }
+    }
+}
+
+impl eframe::App for LungscopeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        LungscopeApp::ui(self, ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, settings::SETTINGS_KEY, &self.state.settings);
     }
 }

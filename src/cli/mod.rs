@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod bench_infer;
+#[cfg(feature = "gui")]
+pub mod bench_view;
 pub mod info;
 pub mod report;
 pub mod segment;
@@ -38,6 +40,9 @@ pub enum Command {
     Segment(segment::SegmentArgs),
     /// Time the reference U-Net's inference on the CPU and wgpu backends.
     BenchInfer(bench_infer::BenchInferArgs),
+    /// Measure the viewer's CPU time and GPU uploads per frame (scroll, window/level).
+    #[cfg(feature = "gui")]
+    BenchView(bench_view::BenchViewArgs),
 }
 
 /// Arguments of `lungscope view`.

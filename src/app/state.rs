@@ -1,0 +1,457 @@
+//! The viewer's state. No egui types: the UI turns input into
+//! [`Command`](super::commands::Command)s (see `commands`), background jobs feed
+//! it (see `background`), mask layers live in it (see `masks`), and tests drive it
+//! directly.
+
+use super::jobs::{Job, Waker};
+use super::layers::{MaskLayer, Region};
+use super::loading::{Loaded, file_name};
+use super::masks::GpuUpdate;
+use super::settings::{Layout, Settings};
+use crate::mask::LabelMask;
+use crate::render::{DisplayParams, ZoomPan};
+use crate::volume::{IntensityStats, SliceMap, View, Volume};
+use crate::windowing::WindowLevel;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The loaded volume and what is known about it.
+#[derive(Debug, Clone)]
+pub struct VolumeEntry {
+    /// The voxels.
+    pub volume: Arc<Volume>,
+    /// Intensity statistics (robust range for auto-window).
+    pub stats: IntensityStats,
+    /// The file, if any.
+    pub path: Option<PathBuf>,
+    /// Display name.
+    pub name: String,
+}
+
+/// How serious a notice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// Something failed; the current data is unchanged.
+    Error,
+    /// For information.
+    Info,
+}
+
+/// A message shown to the user until dismissed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Error or info.
+    pub kind: NoticeKind,
+    /// The text (names the file where one is involved).
+    pub text: String,
+    /// The file concerned, if any.
+    pub path: Option<PathBuf>,
+}
+
+impl Notice {
+    /// The text with the file's full path shortened to its name (the full
+    /// text is shown on hover).
+    pub fn short_text(&self) -> String {
+        match &self.path {
+            Some(p) => self.text.replace(&p.display().to_string(), &file_name(p)),
+            None => self.text.clone(),
+        }
+    }
+}
+
+/// What lies under the mouse pointer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hover {
+    /// The view the pointer is over.
+    pub view: View,
+    /// Storage voxel index.
+    pub voxel: [usize; 3],
+    /// Its value (HU for CT).
+    pub hu: f32,
+    /// Its world position (mm, RAS+).
+    pub mm: [f64; 3],
+    /// Its composite label (0 = none).
+    pub label: u8,
+}
+
+/// Errors of direct state edits (mask regions).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StateError {
+    /// No volume is loaded.
+    #[error("no volume is loaded")]
+    NoVolume,
+    /// Layer index out of range.
+    #[error("no mask layer number {0}")]
+    NoLayer(usize),
+    /// A mask on another grid.
+    #[error("mask grid {mask:?} does not match the volume grid {volume:?}; not resampled")]
+    Grid {
+        /// Mask dims.
+        mask: [usize; 3],
+        /// Volume dims.
+        volume: [usize; 3],
+    },
+    /// A region outside the grid or data of the wrong length.
+    #[error("region {region:?} with {len} labels does not fit the grid {dims:?}")]
+    Region {
+        /// The region.
+        region: Region,
+        /// Labels given.
+        len: usize,
+        /// Grid dims.
+        dims: [usize; 3],
+    },
+}
+
+/// The state of the viewer.
+pub struct AppState {
+    /// Persisted settings.
+    pub settings: Settings,
+    /// The volume shown.
+    pub volume: Option<VolumeEntry>,
+    /// Overlay layers, drawn in order.
+    pub layers: Vec<MaskLayer>,
+    /// Crosshair position (storage voxel); each view shows the slice through it.
+    pub cursor: [usize; 3],
+    /// Zoom/pan per view (indexed by [`view_index`]).
+    pub zoom_pan: [ZoomPan; 3],
+    /// Window/level.
+    pub window: WindowLevel,
+    /// The view keyboard scrolling applies to when the pointer is elsewhere.
+    pub active_view: View,
+    /// What is under the pointer.
+    pub hover: Option<Hover>,
+    /// Messages for the user.
+    pub notices: Vec<Notice>,
+    /// Multi-view layout to return to from a maximised view.
+    pub previous_layout: Layout,
+    /// Largest volume dimension the GPU takes (3-D texture limit); larger
+    /// volumes are refused and the current one stays.
+    pub max_texture_dim: usize,
+    pub(super) composite: Option<LabelMask>,
+    pub(super) load_job: Option<Job<(), Loaded>>,
+    pub(super) queued_loads: VecDeque<(Vec<PathBuf>, bool)>,
+    pub(super) gpu_pending: Vec<GpuUpdate>,
+    pub(super) waker: Waker,
+}
+
+/// Index of a view in per-view arrays.
+pub fn view_index(view: View) -> usize {
+    match view {
+        View::Axial => 0,
+        View::Coronal => 1,
+        View::Sagittal => 2,
+    }
+}
+
+impl AppState {
+    /// A state with no volume. `waker` is called from job threads when they have
+    /// news (the app passes `egui::Context::request_repaint`).
+    pub fn new(settings: Settings, waker: Waker) -> Self {
+        let previous_layout = match settings.layout {
+            Layout::Single(_) => Layout::Grid,
+            l => l,
+        };
+        Self {
+            settings,
+            volume: None,
+            layers: Vec::new(),
+            cursor: [0; 3],
+            zoom_pan: [ZoomPan::default(); 3],
+            window: crate::windowing::Preset::Lung.window(),
+            active_view: View::Axial,
+            hover: None,
+            notices: Vec::new(),
+            previous_layout,
+            max_texture_dim: usize::MAX,
+            composite: None,
+            load_job: None,
+            queued_loads: VecDeque::new(),
+            gpu_pending: vec![GpuUpdate::Colors],
+            waker,
+        }
+    }
+
+    /// The waker background jobs call when they have news (pass it to
+    /// [`Job::spawn`]).
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// The volume shown, if any.
+    pub fn volume(&self) -> Option<&Volume> {
+        self.volume.as_ref().map(|v| v.volume.as_ref())
+    }
+
+    /// The display map of a view (None without a volume).
+    pub fn slice_map(&self, view: View) -> Option<SliceMap> {
+        self.volume().map(|v| v.slice_map(view))
+    }
+
+    /// The slice a view shows (the crosshair's coordinate on its normal axis).
+    pub fn slice_index(&self, view: View) -> usize {
+        self.slice_map(view)
+            .map_or(0, |m| self.cursor[m.normal_axis])
+    }
+
+    /// Number of slices of a view (0 without a volume).
+    pub fn slice_count(&self, view: View) -> usize {
+        self.slice_map(view).map_or(0, |m| m.depth)
+    }
+
+    pub(super) fn set_slice(&mut self, view: View, index: usize) {
+        if let Some(m) = self.slice_map(view) {
+            self.cursor[m.normal_axis] = index.min(m.depth.saturating_sub(1));
+        }
+    }
+
+    pub(super) fn set_cursor(&mut self, v: [usize; 3]) {
+        if let Some(vol) = self.volume() {
+            let dims = vol.dims();
+            self.cursor = [0, 1, 2].map(|a| v[a].min(dims[a].saturating_sub(1)));
+        }
+    }
+
+    /// HU per screen point of right-drag: the robust range over 500 points.
+    pub fn hu_per_point(&self) -> f32 {
+        self.volume
+            .as_ref()
+            .map_or(2.0, |v| ((v.stats.p98 - v.stats.p2) / 500.0).max(0.05))
+    }
+
+    pub(super) fn set_layout(&mut self, layout: Layout) {
+        if !matches!(self.settings.layout, Layout::Single(_)) {
+            self.previous_layout = self.settings.layout;
+        }
+        self.settings.layout = layout;
+    }
+
+    /// Shows a new volume: masks are dropped, the crosshair goes to the centre,
+    /// views are reset and the window is chosen (lung preset for CT-like
+    /// intensities, else the robust range).
+    pub fn set_volume(&mut self, entry: VolumeEntry) {
+        let dims = entry.volume.dims();
+        self.cursor = dims.map(|d| d / 2);
+        self.window = if entry.stats.min <= -500.0 && entry.stats.max >= 0.0 {
+            self.settings
+                .presets
+                .first()
+                .map_or(crate::windowing::Preset::Lung.window(), |p| p.window)
+        } else {
+            WindowLevel::auto(&entry.stats)
+        };
+        self.zoom_pan = [ZoomPan::default(); 3];
+        self.layers.clear();
+        self.composite = Some(LabelMask::empty(entry.volume.geometry.clone()));
+        self.hover = None;
+        if let Some(p) = &entry.path {
+            self.settings.remember_file(p);
+        }
+        self.volume = Some(entry);
+        self.gpu_pending.retain(|u| *u == GpuUpdate::Colors);
+        self.gpu_pending.push(GpuUpdate::Volume);
+    }
+
+    /// Display parameters of the views.
+    pub fn display_params(&self) -> DisplayParams {
+        DisplayParams {
+            window: self.window,
+            volume_is_float: matches!(
+                self.volume().map(|v| &v.voxels),
+                Some(crate::volume::Voxels::F32(_))
+            ),
+            linear: self.settings.linear,
+            background: [0.0, 0.0, 0.0, 1.0],
+            overlay_opacity: self.settings.overlay.opacity,
+            overlay_mode: self.settings.overlay.mode_bits(),
+        }
+    }
+
+    /// Records what lies under the pointer (`None` when it left the image).
+    pub fn set_hover(&mut self, view: View, voxel: Option<[usize; 3]>) {
+        self.hover = voxel.and_then(|v| {
+            let vol = self.volume()?;
+            let g = &vol.geometry;
+            let label = self
+                .composite
+                .as_ref()
+                .map_or(0, |c| c.labels[g.index(v[0], v[1], v[2])]);
+            Some(Hover {
+                view,
+                voxel: v,
+                hu: vol.hu(v[0], v[1], v[2]),
+                mm: g.vox2mm([v[0] as f64, v[1] as f64, v[2] as f64]),
+                label,
+            })
+        });
+    }
+
+    /// Shows an error until dismissed.
+    pub fn push_error(&mut self, text: impl Into<String>) {
+        self.notices.push(Notice {
+            kind: NoticeKind::Error,
+            text: text.into(),
+            path: None,
+        });
+    }
+
+    /// Shows an error about a file until dismissed.
+    pub fn push_file_error(&mut self, path: PathBuf, text: impl Into<String>) {
+        self.notices.push(Notice {
+            kind: NoticeKind::Error,
+            text: text.into(),
+            path: Some(path),
+        });
+    }
+
+    /// Shows an information message until dismissed.
+    pub fn push_info(&mut self, text: impl Into<String>) {
+        self.notices.push(Notice {
+            kind: NoticeKind::Info,
+            text: text.into(),
+            path: None,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::commands::Command;
+    use crate::app::jobs::no_waker;
+    use crate::app::layers::Region;
+    use crate::volume::{Geometry, Voxels};
+
+    fn state_with_volume() -> AppState {
+        let g = Geometry::with_signs([8, 6, 4], [1.0, 1.0, 2.0], [-1.0, -1.0, 1.0]);
+        let vol = Volume::new(g, Voxels::I16((0..192).map(|x| x as i16 - 1000).collect()))
+            .expect("sizes match");
+        let stats = vol.stats();
+        let mut s = AppState::new(Settings::default(), no_waker());
+        s.set_volume(VolumeEntry {
+            volume: Arc::new(vol),
+            stats,
+            path: None,
+            name: "test".into(),
+        });
+        s
+    }
+
+    #[test]
+    fn scrolling_moves_only_the_views_normal_axis_and_clamps() {
+        let mut s = state_with_volume();
+        assert_eq!(s.cursor, [4, 3, 2]);
+        s.apply(Command::Scroll {
+            view: View::Axial,
+            delta: 10,
+        });
+        assert_eq!(s.cursor, [4, 3, 3]);
+        s.apply(Command::Scroll {
+            view: View::Sagittal,
+            delta: -10,
+        });
+        assert_eq!(s.cursor, [0, 3, 3]);
+        assert_eq!(s.slice_index(View::Coronal), 3);
+        assert_eq!(s.slice_count(View::Axial), 4);
+    }
+
+    #[test]
+    fn presets_and_auto_window() {
+        let mut s = state_with_volume();
+        s.apply(Command::Preset(2));
+        assert_eq!(s.window, crate::windowing::Preset::Bone.window());
+        s.apply(Command::AutoWindow);
+        let auto = WindowLevel::auto(&s.volume.as_ref().expect("volume").stats);
+        assert_eq!(s.window, auto);
+        s.apply(Command::DragWindow { dx: 100.0, dy: 0.0 });
+        assert!(s.window.width > auto.width);
+    }
+
+    #[test]
+    fn volume_upload_is_queued_once_and_slices_upload_nothing() {
+        let mut s = state_with_volume();
+        let first = s.take_gpu_updates();
+        assert!(first.contains(&GpuUpdate::Volume));
+        for _ in 0..5 {
+            s.apply(Command::Scroll {
+                view: View::Axial,
+                delta: 1,
+            });
+            s.apply(Command::DragWindow { dx: 3.0, dy: 1.0 });
+        }
+        assert!(s.take_gpu_updates().is_empty());
+    }
+
+    #[test]
+    fn layer_region_writes_update_only_their_box() {
+        let mut s = state_with_volume();
+        let _ = s.take_gpu_updates();
+        let layer = s.add_empty_layer("seg").expect("volume loaded");
+        let _ = s.take_gpu_updates();
+        let region = Region::slice([8, 6, 4], 2, 1);
+        s.write_layer_region(layer, region, &[3; 48]).expect("fits");
+        assert_eq!(s.take_gpu_updates(), vec![GpuUpdate::Mask(region)]);
+        let c = s.composite().expect("composite");
+        assert_eq!(c.labels.iter().filter(|&&l| l == 3).count(), 48);
+        assert_eq!(
+            s.read_layer_region(layer, region).expect("fits"),
+            vec![3; 48]
+        );
+        assert!(s.write_layer_region(layer, region, &[1, 2]).is_err());
+        s.apply(Command::SetLayerVisible(layer, false));
+        assert!(
+            s.composite()
+                .expect("composite")
+                .labels
+                .iter()
+                .all(|&l| l == 0)
+        );
+    }
+
+    #[test]
+    fn edit_session_changes_reach_the_layer_by_region() {
+        let mut s = state_with_volume();
+        let layer = s.add_empty_layer("edited").expect("volume loaded");
+        let grid = s.volume().expect("volume").geometry.clone();
+        let mut session = crate::edit::EditSession::new(LabelMask::empty(grid.clone()));
+        let idx = grid.index(2, 3, 1);
+        let touched = session
+            .set_voxels("paint", [(idx, 3u8)])
+            .expect("a voxel changed");
+        let _ = s.take_gpu_updates();
+        s.copy_into_layer(layer, session.mask(), touched.into())
+            .expect("fits");
+        assert_eq!(
+            s.take_gpu_updates(),
+            vec![GpuUpdate::Mask(Region {
+                origin: [2, 3, 1],
+                size: [1, 1, 1]
+            })]
+        );
+        assert_eq!(s.layers[layer].mask.labels[idx], 3);
+        let undone = session.undo().expect("undo");
+        s.copy_into_layer(layer, session.mask(), undone.into())
+            .expect("fits");
+        assert_eq!(s.layers[layer].mask.labels[idx], 0);
+    }
+
+    #[test]
+    fn mask_on_other_grid_is_refused() {
+        let mut s = state_with_volume();
+        let other = LabelMask::empty(Geometry::with_signs([8, 6, 5], [1.0; 3], [1.0; 3]));
+        let err = s.add_layer("x", None, other).expect_err("grid differs");
+        assert!(err.to_string().contains("does not match"));
+        assert!(s.layers.is_empty());
+    }
+
+    #[test]
+    fn maximize_toggles_back_to_previous_layout() {
+        let mut s = state_with_volume();
+        s.apply(Command::SetLayout(Layout::Row));
+        s.apply(Command::ToggleMaximize(View::Coronal));
+        assert_eq!(s.settings.layout, Layout::Single(View::Coronal));
+        s.apply(Command::ToggleMaximize(View::Coronal));
+        assert_eq!(s.settings.layout, Layout::Row);
+    }
+}
