@@ -10,6 +10,9 @@ fn main() -> std::process::ExitCode {
         None => open_gui(Vec::new()),
         Some(Command::View(args)) => open_gui(args.files),
         Some(Command::Info(args)) => lungscope::cli::info::run(&args),
+        Some(Command::Train(args)) => lungscope::cli::train::run(&args),
+        Some(Command::Eval(args)) => lungscope::cli::eval::run(&args),
+        Some(Command::BenchTrain(args)) => lungscope::cli::bench_train::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -28,5 +31,7 @@ fn open_gui(files: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::Exit
 
 #[cfg(not(feature = "gui"))]
 fn open_gui(_files: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("this build has no viewer (built without the `gui` feature); use a subcommand, see --help")
+    anyhow::bail!(
+        "this build has no viewer (built without the `gui` feature); use a subcommand, see --help"
+    )
 }

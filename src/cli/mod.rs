@@ -1,7 +1,10 @@
 //! The command-line interface (clap). Each subcommand lives in its own module and
 //! uses only the core (no GUI types), so every command runs headless.
 
+pub mod bench_train;
+pub mod eval;
 pub mod info;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,6 +28,12 @@ pub enum Command {
     View(ViewArgs),
     /// Print dimensions, spacing, orientation, affine and intensity facts of NIfTI files.
     Info(info::InfoArgs),
+    /// Train a segmentation model on slices with lung / infection masks.
+    Train(train::TrainArgs),
+    /// Score a model file on a data set (Dice, IoU, sensitivity, specificity per case).
+    Eval(eval::EvalArgs),
+    /// Measure training throughput (images/s) of a U-Net configuration.
+    BenchTrain(bench_train::BenchTrainArgs),
 }
 
 /// Arguments of `lungscope view`.

@@ -2,12 +2,15 @@
 //! input contract, losses, metrics, training.
 
 pub mod augment;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod input;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod train;
+pub mod versions;
 pub mod weights;
 
 pub use device::{BackendKind, DeviceChoice, SelectedDevice, select_device};
