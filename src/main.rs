@@ -16,6 +16,9 @@ fn main() -> std::process::ExitCode {
         Some(Command::BenchInfer(args)) => lungscope::cli::bench_infer::run(&args),
         #[cfg(feature = "gui")]
         Some(Command::BenchView(args)) => lungscope::cli::bench_view::run(&args),
+        Some(Command::Train(args)) => lungscope::cli::train::run(&args),
+        Some(Command::Eval(args)) => lungscope::cli::eval::run(&args),
+        Some(Command::BenchTrain(args)) => lungscope::cli::bench_train::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -3,11 +3,14 @@
 
 pub mod bench;
 pub mod bench_infer;
+pub mod bench_train;
 #[cfg(feature = "gui")]
 pub mod bench_view;
+pub mod eval;
 pub mod info;
 pub mod report;
 pub mod segment;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -43,6 +46,12 @@ pub enum Command {
     /// Measure the viewer's CPU time and GPU uploads per frame (scroll, window/level).
     #[cfg(feature = "gui")]
     BenchView(bench_view::BenchViewArgs),
+    /// Train a segmentation model on slices with lung / infection masks.
+    Train(train::TrainArgs),
+    /// Score a model file on a data set (Dice, IoU, sensitivity, specificity per case).
+    Eval(eval::EvalArgs),
+    /// Measure training throughput (images/s) of a U-Net configuration.
+    BenchTrain(bench_train::BenchTrainArgs),
 }
 
 /// Arguments of `lungscope view`.

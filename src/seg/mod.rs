@@ -4,6 +4,7 @@
 
 pub mod augment;
 pub mod clahe;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod infer;
@@ -15,6 +16,8 @@ pub mod model;
 pub mod postprocess;
 pub mod preprocess;
 pub mod resample;
+pub mod train;
+pub mod versions;
 pub mod weights;
 
 pub use device::{BackendKind, DeviceChoice, SelectedDevice, select_device};
