@@ -49,6 +49,8 @@ impl AppState {
 
     /// Takes finished work from background jobs. Call once per frame.
     pub fn poll_jobs(&mut self) {
+        self.poll_edit_jobs();
+        self.poll_fine_tune();
         let Some(job) = &mut self.load_job else {
             return;
         };
@@ -81,7 +83,10 @@ impl AppState {
         self.start_next_load();
     }
 
-    fn apply_loaded(&mut self, item: Loaded) {
+    pub(super) fn apply_loaded(&mut self, item: Loaded) {
+        let Some(item) = self.defer_loaded(item) else {
+            return;
+        };
         match item {
             Loaded::Volume {
                 volume,

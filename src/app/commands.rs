@@ -84,6 +84,10 @@ pub enum Command {
     CancelLoad,
     /// Remove notice number `n`.
     Dismiss(usize),
+    /// Mask editing, saving and the unsaved-edits question (see `edit_state`).
+    Edit(super::edit_state::EditCommand),
+    /// In-app fine-tuning (see `finetune_state`).
+    FineTune(super::finetune_state::FineTuneCommand),
 }
 
 impl AppState {
@@ -150,6 +154,9 @@ impl AppState {
                 }
             }
             Command::CloseVolume => {
+                if self.ask_before_discarding(super::edit_guard::Pending::CloseVolume) {
+                    return;
+                }
                 self.volume = None;
                 self.layers.clear();
                 self.composite = None;
@@ -166,6 +173,8 @@ impl AppState {
                     self.notices.remove(n);
                 }
             }
+            Command::Edit(c) => self.apply_edit(c),
+            Command::FineTune(c) => self.apply_fine_tune(c),
         }
     }
 }

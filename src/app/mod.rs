@@ -7,12 +7,19 @@
 //! - [`layers`]: mask layers and the composite the GPU shows.
 //! - [`settings`]: what persists between runs.
 //! - [`view_ui`], [`panels`], [`shortcuts`]: the egui side (`*_ui` functions).
+//! - [`edit_state`], [`edit_guard`], [`edit_ui`]: mask editing, saving and the
+//!   unsaved-edits question; [`finetune_state`], [`finetune_ui`]: in-app fine-tuning.
 //!
 //! [`LungscopeApp`] ties them to eframe and to the GPU renderer.
 
 pub mod background;
 pub mod bench;
 pub mod commands;
+pub mod edit_guard;
+pub mod edit_state;
+pub mod edit_ui;
+pub mod finetune_state;
+pub mod finetune_ui;
 pub mod gpu_sync;
 pub mod jobs;
 pub mod layers;
@@ -136,7 +143,11 @@ impl LungscopeApp {
 
     /// True while loading, uploading to the GPU, or a file dialog is open.
     pub fn is_busy(&self) -> bool {
-        self.state.is_loading() || self.dialog.is_some() || self.gpu_sync.is_pending()
+        self.state.is_loading()
+            || self.dialog.is_some()
+            || self.gpu_sync.is_pending()
+            || self.state.is_saving()
+            || self.state.finetune.is_running()
     }
 
     /// One frame of the whole UI.
@@ -162,6 +173,7 @@ impl LungscopeApp {
                 shortcuts::UiAction::OpenDialog => self.open_dialog(false),
             }
         }
+        edit_ui::keys_ui(&ctx, &mut self.state);
 
         let menu = egui::Panel::top("menu")
             .show(ui, |ui| panels::menu_bar_ui(ui, &mut self.state))
@@ -172,6 +184,9 @@ impl LungscopeApp {
             Some(MenuAction::ShowHelp) => self.show_help = true,
             Some(MenuAction::Quit) => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
             None => {}
+        }
+        if self.state.volume.is_some() {
+            egui::Panel::top("edit_tools").show(ui, |ui| edit_ui::toolbar_ui(ui, &mut self.state));
         }
         if !self.state.notices.is_empty() {
             egui::Panel::top("notices").show(ui, |ui| panels::notices_ui(ui, &mut self.state));
@@ -184,6 +199,8 @@ impl LungscopeApp {
             .frame(egui::Frame::central_panel(ui.style()).inner_margin(2.0))
             .show(ui, |ui| self.views_ui(ui));
         panels::help_ui(&ctx, &mut self.show_help);
+        finetune_ui::finetune_window_ui(&ctx, &mut self.state);
+        edit_ui::guard_ui(&ctx, &mut self.state);
 
         if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
             let rect = ctx.content_rect();

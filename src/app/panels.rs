@@ -37,6 +37,7 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Option<MenuAction
                 action = Some(MenuAction::AddMaskDialog);
                 ui.close();
             }
+            super::edit_ui::file_menu_ui(ui, state);
             ui.menu_button("Open recent", |ui| {
                 if state.settings.recent.is_empty() {
                     ui.label("No recent files");
@@ -398,7 +399,8 @@ pub fn help_ui(ctx: &egui::Context, open: &mut bool) {
         .resizable(false)
         .show(ctx, |ui| {
             egui::Grid::new("bindings").striped(true).show(ui, |ui| {
-                for (input, action) in super::shortcuts::BINDINGS {
+                let editing = super::edit_ui::BINDINGS.iter();
+                for (input, action) in super::shortcuts::BINDINGS.iter().chain(editing) {
                     ui.label(RichText::new(*input).strong());
                     ui.label(*action);
                     ui.end_row();

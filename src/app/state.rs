@@ -129,6 +129,10 @@ pub struct AppState {
     /// Largest volume dimension the GPU takes (3-D texture limit); larger
     /// volumes are refused and the current one stays.
     pub max_texture_dim: usize,
+    /// Mask editing: tools, the edit session, saving (see `edit_state`).
+    pub edit: super::edit_state::EditState,
+    /// In-app fine-tuning (see `finetune_state`).
+    pub finetune: super::finetune_state::FineTuneState,
     pub(super) composite: Option<LabelMask>,
     pub(super) load_job: Option<Job<(), Loaded>>,
     pub(super) queued_loads: VecDeque<(Vec<PathBuf>, bool)>,
@@ -165,6 +169,8 @@ impl AppState {
             notices: Vec::new(),
             previous_layout,
             max_texture_dim: usize::MAX,
+            edit: Default::default(),
+            finetune: Default::default(),
             composite: None,
             load_job: None,
             queued_loads: VecDeque::new(),

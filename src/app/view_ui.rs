@@ -127,7 +127,8 @@ pub fn slice_view_ui(
         screen_rect,
         &state.zoom_pan[zi],
     );
-    let primary = response.clicked() || response.dragged_by(PointerButton::Primary);
+    let editing = super::edit_ui::view_input_ui(ui, state, view, &mapping, &response);
+    let primary = !editing && (response.clicked() || response.dragged_by(PointerButton::Primary));
     if let Some(v) = response
         .interact_pointer_pos()
         .filter(|_| primary)
@@ -183,6 +184,7 @@ pub fn slice_view_ui(
         draw_crosshair(&painter, rect, &mapping, &geometry, state.cursor);
     }
     draw_orientation_letters(&painter, rect, view);
+    super::edit_ui::draw_brush(&painter, state, &mapping, hover_pos);
     if state.active_view == view {
         painter.rect_stroke(
             rect.shrink(0.5),

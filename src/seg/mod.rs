@@ -4,6 +4,7 @@
 
 pub mod augment;
 pub mod clahe;
+pub mod corrections;
 pub mod data;
 pub mod device;
 pub mod error;

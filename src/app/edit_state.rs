@@ -1,0 +1,595 @@
+//! Mask editing in the viewer, without egui types: the tool palette's settings, the
+//! [`EditSession`] being edited and the layer that shows it, and the
+//! [`EditCommand`]s that paint, fill, interpolate, undo and redo.
+//!
+//! The session's mask is the truth. It starts as a copy of what the overlay shows
+//! (the composite of the visible layers), which becomes a new layer
+//! [`EDIT_LAYER_NAME`]; the source layers are hidden so the overlay shows exactly
+//! the mask being edited and saved. After every change only the touched box is
+//! copied into that layer (and so recomposited and uploaded to the GPU).
+//!
+//! Tools act on display coordinates `(col, row)` of a view's slice, so the same code
+//! serves the axial, coronal and sagittal views. A stroke (press, drag, release) is
+//! one undo step. Saving and the unsaved-edits prompt live in `edit_guard`.
+
+use super::layers::{Region, extract_region};
+use super::state::{AppState, StateError};
+use crate::edit::interpolate::interpolate;
+use crate::edit::{Brush, BrushMode, EditSession};
+use crate::mask::{INFECTION, LabelMask};
+use crate::render::ViewMapping;
+use crate::volume::View;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Name of the overlay layer that shows the mask being edited.
+pub const EDIT_LAYER_NAME: &str = "Edited mask";
+
+/// Radius change per `[` / `]` press (factor).
+pub const RADIUS_STEP: f64 = 1.25;
+
+/// A tool of the palette.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Tool {
+    /// The viewer's own mouse handling (click moves the crosshair).
+    Navigate,
+    /// Paint the current label with a round brush.
+    Brush,
+    /// Remove the current label with a round brush.
+    Eraser,
+    /// 2-D flood fill within the HU range from the clicked pixel.
+    Fill,
+    /// Paint only voxels whose HU lies in the HU range.
+    Threshold,
+    /// Fill the slices between two edited slices (shape-based).
+    Interpolate,
+}
+
+impl Tool {
+    /// All tools, palette order.
+    pub const ALL: [Tool; 6] = [
+        Tool::Navigate,
+        Tool::Brush,
+        Tool::Eraser,
+        Tool::Fill,
+        Tool::Threshold,
+        Tool::Interpolate,
+    ];
+
+    /// Palette name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Navigate => "Navigate",
+            Tool::Brush => "Brush",
+            Tool::Eraser => "Eraser",
+            Tool::Fill => "Fill",
+            Tool::Threshold => "Threshold paint",
+            Tool::Interpolate => "Interpolate",
+        }
+    }
+
+    /// Keyboard shortcut (a letter key).
+    pub fn key(self) -> char {
+        match self {
+            Tool::Navigate => 'N',
+            Tool::Brush => 'B',
+            Tool::Eraser => 'E',
+            Tool::Fill => 'G',
+            Tool::Threshold => 'T',
+            Tool::Interpolate => 'I',
+        }
+    }
+
+    /// What it does, for tooltips.
+    pub fn help(self) -> &'static str {
+        match self {
+            Tool::Navigate => "Left click moves the crosshair (N, Esc)",
+            Tool::Brush => "Paint the current label; drag for a stroke (B)",
+            Tool::Eraser => "Remove the current label; erased infection returns to lung (E)",
+            Tool::Fill => "Click: 2-D flood fill within the HU range on this slice (G)",
+            Tool::Threshold => "Paint only voxels inside the HU range (T)",
+            Tool::Interpolate => "Fill the slices between two edited slices (I)",
+        }
+    }
+
+    /// True if a left click or drag in a view edits the mask (instead of moving the
+    /// crosshair).
+    pub fn edits_on_click(self) -> bool {
+        matches!(
+            self,
+            Tool::Brush | Tool::Eraser | Tool::Fill | Tool::Threshold
+        )
+    }
+
+    /// True if the tool is a round brush (its circle is drawn under the pointer).
+    pub fn is_brush(self) -> bool {
+        matches!(self, Tool::Brush | Tool::Eraser | Tool::Threshold)
+    }
+}
+
+/// Named HU intervals for fill and threshold painting.
+pub const HU_PRESETS: &[(&str, (f32, f32))] = &[
+    ("Aerated lung", (-1000.0, -500.0)),
+    ("Ground-glass + consolidation", (-750.0, 100.0)),
+    ("Soft tissue", (-100.0, 200.0)),
+];
+
+/// The slices "Interpolate" fills between (in one view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterpolateRange {
+    /// The view whose slices these are.
+    pub view: View,
+    /// First edited slice.
+    pub a: usize,
+    /// Second edited slice.
+    pub b: usize,
+}
+
+/// A stroke being drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActiveStroke {
+    /// The view it is drawn in.
+    pub view: View,
+    /// The slice it is drawn on.
+    pub slice: usize,
+    /// Last dab centre, display `(col, row)`.
+    pub last: [f64; 2],
+    /// The brush.
+    pub brush: Brush,
+}
+
+/// What the edit tools can be asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EditCommand {
+    /// Choose a tool.
+    SetTool(Tool),
+    /// Choose the label painted, erased or filled.
+    SetLabel(u8),
+    /// Set the brush radius (mm, clamped to [`Brush::RADIUS_RANGE`]).
+    SetRadius(f64),
+    /// Multiply the radius by [`RADIUS_STEP`] (`]`).
+    GrowRadius,
+    /// Divide the radius by [`RADIUS_STEP`] (`[`).
+    ShrinkRadius,
+    /// Set the HU interval of fill and threshold painting.
+    SetHuRange(f32, f32),
+    /// Press: start a stroke with the current brush tool at display `(col, row)`.
+    StrokeBegin {
+        /// The view.
+        view: View,
+        /// Its slice.
+        slice: usize,
+        /// Display position.
+        at: [f64; 2],
+    },
+    /// Drag: continue the stroke to display `(col, row)` (dabs spaced along the way).
+    StrokeTo([f64; 2]),
+    /// Release: the stroke becomes one undo step.
+    StrokeEnd,
+    /// Flood fill from a display pixel.
+    Fill {
+        /// The view.
+        view: View,
+        /// Its slice.
+        slice: usize,
+        /// Seed pixel `(col, row)`.
+        at: [usize; 2],
+    },
+    /// Set the interpolation range.
+    SetInterpolateRange(InterpolateRange),
+    /// Fill the current label between the range's slices.
+    Interpolate,
+    /// Undo the last step.
+    Undo,
+    /// Redo the last undone step.
+    Redo,
+    /// Mark or unmark the current axial slice as reviewed (a correct training target).
+    ToggleReviewed,
+    /// Write the edited mask next to the source volume (`<stem>_seg.nii.gz`).
+    Save,
+    /// Write the edited mask to a chosen file.
+    SaveTo(std::path::PathBuf),
+    /// Ask for a file with a dialog, then save there.
+    ChooseSavePath,
+    /// Answer the unsaved-edits question.
+    Answer(super::edit_guard::Choice),
+}
+
+/// The editing part of the app state.
+pub struct EditState {
+    /// Current tool.
+    pub tool: Tool,
+    /// Label painted, erased, filled or interpolated.
+    pub label: u8,
+    /// Brush radius in mm.
+    pub radius_mm: f64,
+    /// HU interval of fill and threshold painting.
+    pub hu_range: (f32, f32),
+    /// Slices to interpolate between.
+    pub interpolate: Option<InterpolateRange>,
+    pub(super) session: Option<EditSession>,
+    pub(super) stroke: Option<ActiveStroke>,
+    /// Bumped by every change of the mask (saving compares it).
+    pub(super) generation: u64,
+    pub(super) guard: super::edit_guard::Guard,
+}
+
+impl Default for EditState {
+    fn default() -> Self {
+        Self {
+            tool: Tool::Navigate,
+            label: INFECTION,
+            radius_mm: 5.0,
+            hu_range: HU_PRESETS[1].1,
+            interpolate: None,
+            session: None,
+            stroke: None,
+            generation: 0,
+            guard: Default::default(),
+        }
+    }
+}
+
+impl EditState {
+    /// The session being edited, if any.
+    pub fn session(&self) -> Option<&EditSession> {
+        self.session.as_ref()
+    }
+
+    /// True if there are edits not yet saved.
+    pub fn is_modified(&self) -> bool {
+        self.session.as_ref().is_some_and(EditSession::is_modified)
+    }
+
+    /// The stroke being drawn, if any.
+    pub fn stroke(&self) -> Option<&ActiveStroke> {
+        self.stroke.as_ref()
+    }
+
+    /// The brush of the current tool (None for non-brush tools).
+    pub fn brush(&self) -> Option<Brush> {
+        let mode = match self.tool {
+            Tool::Brush | Tool::Threshold => BrushMode::Paint,
+            Tool::Eraser => BrushMode::Erase,
+            _ => return None,
+        };
+        Some(Brush {
+            radius_mm: self.radius_mm,
+            label: self.label,
+            mode,
+            hu_range: (self.tool == Tool::Threshold).then_some(self.hu_range),
+        })
+    }
+}
+
+/// Radius of the brush circle on screen (points) along x and y for a view mapping.
+/// The views draw millimetres isotropically, so both are equal however anisotropic
+/// the voxels are; the brush covers `radius_mm / spacing` voxels along each axis.
+pub fn brush_screen_radius(mapping: &ViewMapping, brush: &Brush) -> [f32; 2] {
+    let spacing = [
+        mapping.points_per_pixel[0] / mapping.points_per_mm.max(1e-9),
+        mapping.points_per_pixel[1] / mapping.points_per_mm.max(1e-9),
+    ];
+    let px = brush.radius_px([f64::from(spacing[0]), f64::from(spacing[1])]);
+    [
+        px[0] as f32 * mapping.points_per_pixel[0],
+        px[1] as f32 * mapping.points_per_pixel[1],
+    ]
+}
+
+impl AppState {
+    /// Index of the layer showing the edited mask.
+    pub fn edit_layer(&self) -> Option<usize> {
+        self.layers
+            .iter()
+            .position(|l| l.name == EDIT_LAYER_NAME && l.path.is_none())
+    }
+
+    /// The mask being edited (None before the first edit).
+    pub fn edited_mask(&self) -> Option<&LabelMask> {
+        self.edit.session.as_ref().map(EditSession::mask)
+    }
+
+    /// Starts an edit session on what the overlay shows, unless one is running.
+    pub fn ensure_edit_session(&mut self) -> Result<(), StateError> {
+        if self.edit.session.is_some() && self.edit_layer().is_some() {
+            return Ok(());
+        }
+        let geometry = self.volume().ok_or(StateError::NoVolume)?.geometry.clone();
+        let mask = match &self.composite {
+            Some(c) if c.geometry.same_grid(&geometry) => c.clone(),
+            _ => LabelMask::empty(geometry),
+        };
+        for layer in &mut self.layers {
+            layer.visible = false;
+        }
+        self.add_layer(EDIT_LAYER_NAME, None, mask.clone())?;
+        self.edit.session = Some(EditSession::new(mask));
+        self.edit.stroke = None;
+        self.edit.generation += 1;
+        Ok(())
+    }
+
+    /// Drops the session when its layer or the volume is gone. Called every frame.
+    pub(super) fn check_edit_session(&mut self) {
+        if self.edit.session.is_some() && self.edit_layer().is_none() {
+            self.edit.session = None;
+            self.edit.stroke = None;
+            self.edit.interpolate = None;
+        }
+    }
+
+    /// Applies one edit command.
+    pub fn apply_edit(&mut self, command: EditCommand) {
+        if matches!(
+            command,
+            EditCommand::Save
+                | EditCommand::SaveTo(_)
+                | EditCommand::ChooseSavePath
+                | EditCommand::Answer(_)
+        ) {
+            self.apply_guard_command(&command);
+            return;
+        }
+        let result = match command {
+            EditCommand::SetTool(tool) => {
+                self.end_stroke();
+                self.edit.tool = tool;
+                Ok(())
+            }
+            EditCommand::SetLabel(label) => {
+                self.edit.label = label;
+                Ok(())
+            }
+            EditCommand::SetRadius(r) => {
+                self.set_radius(r);
+                Ok(())
+            }
+            EditCommand::GrowRadius => {
+                self.set_radius(self.edit.radius_mm * RADIUS_STEP);
+                Ok(())
+            }
+            EditCommand::ShrinkRadius => {
+                self.set_radius(self.edit.radius_mm / RADIUS_STEP);
+                Ok(())
+            }
+            EditCommand::SetHuRange(a, b) => {
+                self.edit.hu_range = (a.min(b), a.max(b));
+                Ok(())
+            }
+            EditCommand::StrokeBegin { view, slice, at } => self.begin_stroke(view, slice, at),
+            EditCommand::StrokeTo(at) => {
+                self.continue_stroke(at);
+                Ok(())
+            }
+            EditCommand::StrokeEnd => {
+                self.end_stroke();
+                Ok(())
+            }
+            EditCommand::Fill { view, slice, at } => self.fill(view, slice, at),
+            EditCommand::SetInterpolateRange(r) => {
+                self.edit.interpolate = Some(r);
+                Ok(())
+            }
+            EditCommand::Interpolate => self.interpolate_range(),
+            EditCommand::Undo => {
+                self.end_stroke();
+                let region = self.edit.session.as_mut().and_then(EditSession::undo);
+                self.show_edit(region);
+                Ok(())
+            }
+            EditCommand::Redo => {
+                self.end_stroke();
+                let region = self.edit.session.as_mut().and_then(EditSession::redo);
+                self.show_edit(region);
+                Ok(())
+            }
+            EditCommand::ToggleReviewed => self.toggle_reviewed(),
+            EditCommand::Save
+            | EditCommand::SaveTo(_)
+            | EditCommand::ChooseSavePath
+            | EditCommand::Answer(_) => Ok(()),
+        };
+        if let Err(e) = result {
+            self.push_error(format!("editing: {e}"));
+        }
+    }
+
+    fn set_radius(&mut self, r: f64) {
+        let (lo, hi) = Brush::RADIUS_RANGE;
+        if r.is_finite() {
+            self.edit.radius_mm = r.clamp(lo, hi);
+        }
+    }
+
+    /// Copies the box an edit touched from the session into the edit layer (only
+    /// that box is recomposited and uploaded).
+    fn show_edit(&mut self, region: Option<crate::edit::Region>) {
+        let Some(region) = region else {
+            return;
+        };
+        self.edit.generation += 1;
+        let (Some(layer), Some(session)) = (self.edit_layer(), self.edit.session.as_ref()) else {
+            return;
+        };
+        let region = Region::from(region);
+        let mask = session.mask();
+        let labels = extract_region(&mask.geometry, &mask.labels, &region);
+        if let Err(e) = self.write_layer_region(layer, region, &labels) {
+            self.push_error(format!("editing: {e}"));
+        }
+    }
+
+    fn begin_stroke(&mut self, view: View, slice: usize, at: [f64; 2]) -> Result<(), StateError> {
+        self.end_stroke();
+        let Some(brush) = self.edit.brush() else {
+            return Ok(());
+        };
+        self.ensure_edit_session()?;
+        if let Some(s) = self.edit.session.as_mut() {
+            s.begin_stroke(self.edit.tool.name());
+        }
+        self.edit.stroke = Some(ActiveStroke {
+            view,
+            slice,
+            last: at,
+            brush,
+        });
+        self.dab_along(&[at]);
+        Ok(())
+    }
+
+    fn continue_stroke(&mut self, at: [f64; 2]) {
+        let Some(stroke) = self.edit.stroke else {
+            return;
+        };
+        if stroke.last == at {
+            return;
+        }
+        let Some(map) = self.slice_map(stroke.view) else {
+            return;
+        };
+        let Some(geometry) = self.volume().map(|v| v.geometry.clone()) else {
+            return;
+        };
+        let centres = stroke
+            .brush
+            .segment(stroke.last, at, map.pixel_mm(&geometry));
+        if let Some(s) = self.edit.stroke.as_mut() {
+            s.last = at;
+        }
+        self.dab_along(&centres);
+    }
+
+    /// Dabs the active stroke's brush at `centres` and shows the touched box.
+    fn dab_along(&mut self, centres: &[[f64; 2]]) {
+        let Some(stroke) = self.edit.stroke else {
+            return;
+        };
+        let volume = self.volume.as_ref().map(|v| Arc::clone(&v.volume));
+        let Some(session) = self.edit.session.as_mut() else {
+            return;
+        };
+        let mut touched: Option<crate::edit::Region> = None;
+        for &c in centres {
+            let changes = stroke.brush.dab(
+                session.mask(),
+                volume.as_deref(),
+                stroke.view,
+                stroke.slice,
+                c,
+            );
+            if let Some(r) = session.set_voxels(stroke.brush.label_name(), changes) {
+                touched = Some(touched.map_or(r, |t| t.union(r)));
+            }
+        }
+        self.show_edit(touched);
+    }
+
+    fn end_stroke(&mut self) {
+        let Some(stroke) = self.edit.stroke.take() else {
+            return;
+        };
+        if let Some(s) = self.edit.session.as_mut() {
+            s.end_stroke();
+        }
+        self.remember_edited_slice(stroke.view, stroke.slice);
+    }
+
+    /// Keeps the last two distinct edited slices of a view as the interpolation range.
+    fn remember_edited_slice(&mut self, view: View, slice: usize) {
+        self.edit.interpolate = Some(match self.edit.interpolate {
+            Some(r) if r.view == view && r.b != slice => InterpolateRange {
+                view,
+                a: r.b,
+                b: slice,
+            },
+            Some(r) if r.view == view => r,
+            _ => InterpolateRange {
+                view,
+                a: slice,
+                b: slice,
+            },
+        });
+    }
+
+    fn fill(&mut self, view: View, slice: usize, at: [usize; 2]) -> Result<(), StateError> {
+        self.end_stroke();
+        let Some(volume) = self.volume.as_ref().map(|v| Arc::clone(&v.volume)) else {
+            return Err(StateError::NoVolume);
+        };
+        self.ensure_edit_session()?;
+        let (label, range) = (self.edit.label, self.edit.hu_range);
+        let Some(session) = self.edit.session.as_mut() else {
+            return Ok(());
+        };
+        let changes =
+            crate::edit::fill::flood_fill(session.mask(), &volume, view, slice, at, range, label);
+        if changes.is_empty() {
+            self.push_info(format!(
+                "Fill: the clicked pixel is outside the HU range {:.0} … {:.0}",
+                range.0, range.1
+            ));
+            return Ok(());
+        }
+        let region = session.set_voxels("fill", changes);
+        self.show_edit(region);
+        self.remember_edited_slice(view, slice);
+        Ok(())
+    }
+
+    fn interpolate_range(&mut self) -> Result<(), StateError> {
+        self.end_stroke();
+        let Some(range) = self.edit.interpolate else {
+            self.push_info("Interpolate: draw the label on two slices first");
+            return Ok(());
+        };
+        self.ensure_edit_session()?;
+        let label = self.edit.label;
+        let Some(session) = self.edit.session.as_mut() else {
+            return Ok(());
+        };
+        match interpolate(session.mask(), range.view, range.a, range.b, label) {
+            Ok(changes) => {
+                let region = session.set_voxels("interpolate", changes);
+                self.show_edit(region);
+            }
+            Err(e) => self.push_error(format!("Interpolate: {e}")),
+        }
+        Ok(())
+    }
+
+    fn toggle_reviewed(&mut self) -> Result<(), StateError> {
+        self.ensure_edit_session()?;
+        let k = self.slice_index(View::Axial);
+        if let Some(s) = self.edit.session.as_mut() {
+            let reviewed = s.reviewed_slices().contains(&k);
+            s.set_reviewed(k, !reviewed);
+        }
+        Ok(())
+    }
+
+    /// True if the current axial slice is marked as reviewed.
+    pub fn axial_slice_reviewed(&self) -> bool {
+        let k = self.slice_index(View::Axial);
+        self.edit
+            .session
+            .as_ref()
+            .is_some_and(|s| s.reviewed_slices().contains(&k))
+    }
+}
+
+/// Undo descriptions by brush label (kept short for the Undo tooltip).
+trait LabelName {
+    fn label_name(&self) -> &'static str;
+}
+
+impl LabelName for Brush {
+    fn label_name(&self) -> &'static str {
+        match (self.mode, self.hu_range.is_some()) {
+            (BrushMode::Erase, _) => "eraser",
+            (BrushMode::Paint, true) => "threshold paint",
+            (BrushMode::Paint, false) => "brush",
+        }
+    }
+}
