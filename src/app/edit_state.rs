@@ -212,6 +212,8 @@ pub struct EditState {
     /// Bumped by every change of the mask (saving compares it).
     pub(super) generation: u64,
     pub(super) guard: super::edit_guard::Guard,
+    /// Where each view was drawn in the last frame (screen ↔ voxel), per view index.
+    pub(super) mappings: [Option<ViewMapping>; 3],
 }
 
 impl Default for EditState {
@@ -226,6 +228,7 @@ impl Default for EditState {
             stroke: None,
             generation: 0,
             guard: Default::default(),
+            mappings: [None; 3],
         }
     }
 }
@@ -239,6 +242,11 @@ impl EditState {
     /// True if there are edits not yet saved.
     pub fn is_modified(&self) -> bool {
         self.session.as_ref().is_some_and(EditSession::is_modified)
+    }
+
+    /// Where `view` was drawn in the last frame (its screen ↔ voxel mapping).
+    pub fn view_mapping(&self, view: View) -> Option<&ViewMapping> {
+        self.mappings[super::state::view_index(view)].as_ref()
     }
 
     /// The stroke being drawn, if any.

@@ -32,9 +32,10 @@ fn edit(state: &mut AppState, c: EditCommand) {
 }
 
 /// Editing keys (tools, radius, undo/redo, reviewed, save). Keys typed into a text
-/// field are left alone.
+/// field are left alone; a focused button (e.g. the tool just clicked) does not
+/// block them.
 pub fn keys_ui(ctx: &egui::Context, state: &mut AppState) {
-    if ctx.egui_wants_keyboard_input() || state.pending_question().is_some() {
+    if ctx.text_edit_focused() || state.pending_question().is_some() {
         return;
     }
     let mut commands = Vec::new();
@@ -93,19 +94,27 @@ pub fn toolbar_ui(ui: &mut egui::Ui, state: &mut AppState) {
             }
         }
         ui.separator();
-        label_ui(ui, state);
+        group(ui, 170.0, |ui| label_ui(ui, state));
         if state.edit.tool.is_brush() {
-            radius_ui(ui, state);
+            group(ui, 230.0, |ui| radius_ui(ui, state));
         }
         if matches!(state.edit.tool, Tool::Fill | Tool::Threshold) {
-            hu_range_ui(ui, state);
+            group(ui, 290.0, |ui| hu_range_ui(ui, state));
         }
         if state.edit.tool == Tool::Interpolate {
-            interpolate_ui(ui, state);
+            group(ui, 380.0, |ui| interpolate_ui(ui, state));
         }
         ui.separator();
         history_ui(ui, state);
     });
+}
+
+/// Widgets that stay on one line: a new row starts when they would not fit.
+fn group(ui: &mut egui::Ui, width: f32, add: impl FnOnce(&mut egui::Ui)) {
+    if ui.available_size_before_wrap().x < width {
+        ui.end_row();
+    }
+    ui.horizontal(add);
 }
 
 fn label_ui(ui: &mut egui::Ui, state: &mut AppState) {
@@ -122,7 +131,7 @@ fn label_ui(ui: &mut egui::Ui, state: &mut AppState) {
         .show_ui(ui, |ui| {
             for info in &state.settings.labels.labels {
                 let c = info.color;
-                let text = RichText::new(format!("■ {} ({})", info.name, info.value))
+                let text = RichText::new(format!("{} ({})", info.name, info.value))
                     .color(Color32::from_rgb(c[0], c[1], c[2]));
                 if ui.selectable_label(info.value == current, text).clicked() {
                     chosen = Some(info.value);
@@ -140,12 +149,13 @@ fn radius_ui(ui: &mut egui::Ui, state: &mut AppState) {
     let (lo, hi) = Brush::RADIUS_RANGE;
     let mut r = state.edit.radius_mm;
     let l = ui.label("Radius");
+    ui.spacing_mut().slider_width = 100.0;
     let changed = ui
         .add(
             egui::Slider::new(&mut r, lo..=hi.min(50.0))
                 .logarithmic(true)
-                .suffix(" mm")
-                .max_decimals(1),
+                // Display only: rounding the value itself would undo `[` / `]` steps.
+                .custom_formatter(|v, _| format!("{v:.1} mm")),
         )
         .labelled_by(l.id)
         .on_hover_text("[ and ] change the radius")
@@ -286,7 +296,7 @@ fn history_ui(ui: &mut egui::Ui, state: &mut AppState) {
         ui.add(egui::Spinner::new());
         ui.label(format!("{name} · {secs:.1} s"));
     } else if state.has_unsaved_edits() {
-        ui.label(RichText::new("● unsaved edits").color(Color32::from_rgb(255, 190, 80)));
+        ui.label(RichText::new("unsaved edits").color(Color32::from_rgb(255, 190, 80)));
     } else if has_session {
         ui.label(RichText::new("saved").weak());
     }
@@ -336,6 +346,7 @@ pub fn view_input_ui(
     mapping: &ViewMapping,
     response: &egui::Response,
 ) -> bool {
+    state.edit.mappings[super::state::view_index(view)] = Some(*mapping);
     let tool = state.edit.tool;
     if !tool.edits_on_click() {
         return false;

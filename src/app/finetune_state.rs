@@ -301,7 +301,7 @@ impl AppState {
             JobStatus::Done(result) => {
                 let (before, after) = result.mean_dice();
                 self.push_info(format!(
-                    "Fine-tuning done: mean Dice on the {} slices {before:.3} → {after:.3}; \
+                    "Fine-tuning done: mean Dice on the {} slices from {before:.3} to {after:.3}; \
                      stored as {}",
                     result.slices.len(),
                     result.version.id

@@ -27,13 +27,15 @@ pub fn finetune_window_ui(ctx: &egui::Context, state: &mut AppState) {
     if !open {
         return;
     }
+    let top_right = ctx.content_rect().right_top() + egui::vec2(-12.0, 70.0);
     egui::Window::new("Fine-tune the model")
         .open(&mut open)
-        .default_width(440.0)
+        .pivot(egui::Align2::RIGHT_TOP)
+        .default_pos(top_right)
+        .default_size([480.0, 640.0])
         .resizable(true)
-        .show(ctx, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| body_ui(ui, state));
-        });
+        .vscroll(true)
+        .show(ctx, |ui| body_ui(ui, state));
     if !open {
         command(state, FineTuneCommand::SetOpen(false));
     }
@@ -71,7 +73,7 @@ fn body_ui(ui: &mut egui::Ui, state: &mut AppState) {
             slice_list(&corrected)
         )
     });
-    let has_mask = state.edited_mask().is_some() || state.has_overlay();
+    let has_mask = state.edited_mask().is_some() || !state.layers.is_empty();
     ui.horizontal(|ui| {
         if ui
             .add_enabled(
@@ -168,34 +170,36 @@ fn curves_ui(ui: &mut egui::Ui, state: &AppState) {
     if curves.loss.is_empty() && curves.dice.iter().all(Vec::is_empty) {
         return;
     }
-    ui.label("Loss by step");
-    Plot::new("finetune_loss")
-        .height(120.0)
-        .allow_scroll(false)
-        .include_y(0.0)
-        .x_axis_label("step")
-        .show(ui, |p| {
-            p.line(
-                Line::new("loss", PlotPoints::from(curves.loss.clone()))
-                    .color(Color32::from_rgb(230, 230, 230)),
-            );
-        });
-    ui.label("Dice on the target slices");
-    Plot::new("finetune_dice")
-        .height(120.0)
-        .allow_scroll(false)
-        .include_y(0.0)
-        .include_y(1.0)
-        .x_axis_label("step")
-        .legend(Legend::default())
-        .show(ui, |p| {
-            for (n, (label, points)) in curves.labels.iter().zip(&curves.dice).enumerate() {
+    ui.columns(2, |cols| {
+        cols[0].label("Loss by step");
+        Plot::new("finetune_loss")
+            .height(110.0)
+            .allow_scroll(false)
+            .include_y(0.0)
+            .x_axis_label("step")
+            .show(&mut cols[0], |p| {
                 p.line(
-                    Line::new(label.clone(), PlotPoints::from(points.clone()))
-                        .color(CURVE_COLORS[n % CURVE_COLORS.len()]),
+                    Line::new("loss", PlotPoints::from(curves.loss.clone()))
+                        .color(Color32::from_rgb(230, 230, 230)),
                 );
-            }
-        });
+            });
+        cols[1].label("Dice on the target slices");
+        Plot::new("finetune_dice")
+            .height(110.0)
+            .allow_scroll(false)
+            .include_y(0.0)
+            .include_y(1.0)
+            .x_axis_label("step")
+            .legend(Legend::default())
+            .show(&mut cols[1], |p| {
+                for (n, (label, points)) in curves.labels.iter().zip(&curves.dice).enumerate() {
+                    p.line(
+                        Line::new(label.clone(), PlotPoints::from(points.clone()))
+                            .color(CURVE_COLORS[n % CURVE_COLORS.len()]),
+                    );
+                }
+            });
+    });
 }
 
 fn result_ui(ui: &mut egui::Ui, state: &mut AppState) {
