@@ -76,3 +76,66 @@ fn gpu_and_cpu_give_the_same_logits() {
         .fold(0.0f32, f32::max);
     assert!(max_diff < 1e-3, "max |cpu - gpu| = {max_diff}");
 }
+
+#[test]
+fn fine_tuning_runs_on_the_gpu_backend_too() {
+    use lungscope::seg::augment::AugmentSettings;
+    use lungscope::seg::data::SliceSample;
+    use lungscope::seg::train::{FineTuneSettings, fine_tune};
+    use lungscope::seg::weights::{LoadedModel, ModelCard};
+    use std::sync::atomic::AtomicBool;
+
+    if probe_adapters().is_empty() {
+        return;
+    }
+    let gpu = select_device(DeviceChoice::Gpu).expect("an adapter exists");
+    let config = ModelConfig {
+        arch: Arch::Unet,
+        in_channels: 1,
+        base: 4,
+        depth: 2,
+        batch_norm: true,
+        up: UpMode::Transpose,
+        head: Head::Sigmoid { channels: 2 },
+        input_size: 16,
+    };
+    let base = LoadedModel {
+        model: config.init(&gpu.device).expect("builds"),
+        config,
+        card: ModelCard::default(),
+        weights_sha256: String::new(),
+        id: "gpu-test".into(),
+    };
+    let s = 16;
+    let lung: Vec<u8> = (0..s * s).map(|i| u8::from((i % s) < 8)).collect();
+    let slice = SliceSample {
+        case: "g".into(),
+        name: "g0".into(),
+        width: s,
+        height: s,
+        image: lung
+            .iter()
+            .map(|&v| if v == 1 { 0.1 } else { 0.7 })
+            .collect(),
+        infection: Some(vec![0; s * s]),
+        lung: Some(lung),
+    };
+    let settings = FineTuneSettings {
+        steps: 3,
+        batch_size: 1,
+        augment: AugmentSettings::none(),
+        eval_every: 0,
+        ..FineTuneSettings::default()
+    };
+    let out = fine_tune(
+        &base,
+        &[slice],
+        &settings,
+        &gpu.device,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .expect("three training steps on the wgpu backend");
+    assert_eq!(out.losses.len(), 3);
+    assert!(out.losses.iter().all(|l| l.is_finite()));
+}

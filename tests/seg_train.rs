@@ -11,7 +11,7 @@ use lungscope::seg::loss::LossKind;
 use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
 use lungscope::seg::train::{
     FineTuneEvent, FineTuneSettings, Schedule, StartFrom, TrainEvent, TrainJob, TrainSettings,
-    fine_tune, train,
+    fine_tune, fine_tuned_card, train,
 };
 use lungscope::seg::weights::{self, ModelCard};
 use seg_support::phantom;
@@ -251,4 +251,8 @@ fn fine_tuning_on_one_case_improves_its_fit() {
         out.after
     );
     assert!(out.after[0].dice > 0.9);
+    let card = fine_tuned_card(&base, "c", slices.len(), &settings, &out);
+    assert_eq!(card.base_model.as_deref(), Some("base"));
+    assert!(card.id.starts_with("base-ft-"));
+    assert_eq!(card.metrics["case_dice_lung_after"], out.after[0].dice);
 }

@@ -67,9 +67,10 @@ pub struct TrainArgs {
     /// Loss.
     #[arg(long, value_enum, default_value_t = LossKind::BceDice)]
     pub loss: LossKind,
-    /// Model input side in pixels (a multiple of 2^depth).
-    #[arg(long, default_value_t = 256)]
-    pub size: usize,
+    /// Model input side in pixels, a multiple of 2^depth (default 256; with --from, the
+    /// model's own size unless given: the weights work at any size).
+    #[arg(long)]
+    pub size: Option<usize>,
     /// Network.
     #[arg(long, value_enum, default_value_t = ArchArg::Unet)]
     pub arch: ArchArg,
@@ -182,11 +183,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         batch_norm: !args.no_batch_norm,
         up: args.up.into(),
         head: Head::default(),
-        input_size: args.size,
+        input_size: args.size.unwrap_or(256),
     };
     let start = match (&args.resume, &args.from) {
         (Some(ckpt), _) => StartFrom::Resume(ckpt.clone()),
-        (None, Some(from)) => StartFrom::Model(Box::new(weights::load_file(from, &dev.device)?)),
+        (None, Some(from)) => {
+            let mut m = weights::load_file(from, &dev.device)?;
+            if let Some(size) = args.size {
+                m.config.input_size = size;
+                m.config.validate()?;
+            }
+            StartFrom::Model(Box::new(m))
+        }
         (None, None) => StartFrom::Fresh,
     };
     let model_config = match &start {

@@ -16,6 +16,7 @@
 mod pairs;
 mod volumes;
 
+pub use pairs::read_png_slice;
 pub use volumes::samples_from_volume;
 
 use std::path::{Path, PathBuf};

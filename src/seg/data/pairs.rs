@@ -85,7 +85,6 @@ fn read_case_table(root: &Path) -> Result<HashMap<String, String>, SegError> {
 /// `ct/NNNN.png` + `lungs/NNNN.png` + `covid/NNNN.png`; cases from `slices.csv`.
 pub(super) fn load_triplets(root: &Path) -> Result<Vec<SliceSample>, SegError> {
     let cases = read_case_table(root)?;
-    let (lung_dir, covid_dir) = (root.join("lungs"), root.join("covid"));
     let mut out = Vec::new();
     for path in list_images(&root.join("ct"))? {
         let file = path
@@ -95,32 +94,39 @@ pub(super) fn load_triplets(root: &Path) -> Result<Vec<SliceSample>, SegError> {
         let case = cases.get(&file).ok_or_else(|| {
             SegError::data("slice missing from slices.csv (no patient for it)", &path)
         })?;
-        let (w, h, image) = read_grey(&path)?;
-        let read_plane = |dir: &Path| -> Result<Option<Vec<u8>>, SegError> {
-            if !dir.is_dir() {
-                return Ok(None);
-            }
-            let mpath = dir.join(&file);
-            let (mw, mh, raw) = read_mask_png(&mpath)?;
-            if (mw, mh) != (w, h) {
-                return Err(SegError::data(
-                    format!("mask is {mw}x{mh} but its image is {w}x{h}"),
-                    &mpath,
-                ));
-            }
-            Ok(Some(binary(raw)))
-        };
-        out.push(SliceSample {
-            case: case.clone(),
-            name: file.clone(),
-            width: w,
-            height: h,
-            image,
-            lung: read_plane(&lung_dir)?,
-            infection: read_plane(&covid_dir)?,
-        });
+        out.push(read_png_slice(root, &file, case)?);
     }
     Ok(out)
+}
+
+/// One slice of a `ct/ lungs/ covid/` folder: `root/ct/<file>` with the masks of the same
+/// name (a mask folder that does not exist leaves that mask out).
+pub fn read_png_slice(root: &Path, file: &str, case: &str) -> Result<SliceSample, SegError> {
+    let path = root.join("ct").join(file);
+    let (w, h, image) = read_grey(&path)?;
+    let read_plane = |dir: &Path| -> Result<Option<Vec<u8>>, SegError> {
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let mpath = dir.join(file);
+        let (mw, mh, raw) = read_mask_png(&mpath)?;
+        if (mw, mh) != (w, h) {
+            return Err(SegError::data(
+                format!("mask is {mw}x{mh} but its image is {w}x{h}"),
+                &mpath,
+            ));
+        }
+        Ok(Some(binary(raw)))
+    };
+    Ok(SliceSample {
+        case: case.to_string(),
+        name: file.to_string(),
+        width: w,
+        height: h,
+        image,
+        lung: read_plane(&root.join("lungs"))?,
+        infection: read_plane(&root.join("covid"))?,
+    })
 }
 
 /// Finds the mask of `image` in `mask_dir`: same file name, same stem with any image

@@ -16,7 +16,8 @@ use crate::seg::data::SliceSample;
 use crate::seg::loss::LossKind;
 use crate::seg::metrics::ClassScores;
 use crate::seg::model::SegModel;
-use crate::seg::weights::LoadedModel;
+use crate::seg::versions::fine_tuned_id;
+use crate::seg::weights::{LoadedModel, ModelCard, today_utc};
 
 /// Settings of a fine-tuning job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,4 +192,41 @@ pub fn fine_tune(
         after,
         labels,
     })
+}
+
+/// The model card of a fine-tuned version: a fresh id derived from the base model's, the
+/// case it was tuned on, the settings, and the Dice before and after on that case
+/// (`case_dice_<label>_before` / `_after`).
+pub fn fine_tuned_card(
+    base: &LoadedModel,
+    case: &str,
+    slices: usize,
+    settings: &FineTuneSettings,
+    outcome: &FineTuneOutcome,
+) -> ModelCard {
+    let mut metrics = std::collections::BTreeMap::new();
+    for (i, label) in outcome.labels.iter().enumerate() {
+        if let (Some(b), Some(a)) = (outcome.before.get(i), outcome.after.get(i)) {
+            metrics.insert(format!("case_dice_{label}_before"), b.dice);
+            metrics.insert(format!("case_dice_{label}_after"), a.dice);
+        }
+    }
+    if let Some(last) = outcome.losses.last() {
+        metrics.insert("final_loss".into(), *last);
+    }
+    ModelCard {
+        id: fine_tuned_id(&base.id),
+        architecture: base.config.describe(),
+        training_data: format!(
+            "{}; fine-tuned on case {case} ({slices} slices with masks)",
+            base.card.training_data
+        ),
+        recipe: format!(
+            "fine_tune: {} steps, batch {}, lr {:e}, {:?} loss, seed {} (from {})",
+            settings.steps, settings.batch_size, settings.lr, settings.loss, settings.seed, base.id
+        ),
+        metrics,
+        date: today_utc(),
+        base_model: Some(base.id.clone()),
+    }
 }

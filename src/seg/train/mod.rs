@@ -18,7 +18,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 pub use evaluate::{CaseScores, EvalOptions, EvalReport, evaluate};
-pub use finetune::{FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune};
+pub use finetune::{FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune, fine_tuned_card};
 pub use run::{StartFrom, TrainJob, TrainState, TrainSummary, train};
 
 use super::SegError;
