@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod header;
+pub mod qform;
 pub mod read;
 pub mod write;
 

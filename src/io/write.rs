@@ -7,7 +7,7 @@
 //! target name. The source image itself is never overwritten.
 
 use super::error::NiftiError;
-use super::header::affine_to_quatern;
+use super::qform::affine_to_quatern;
 use crate::mask::LabelMask;
 use crate::volume::{Geometry, Volume, Voxels};
 use nifti::NiftiHeader;
