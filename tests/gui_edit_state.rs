@@ -345,11 +345,19 @@ fn another_volume_waits_for_save_discard_or_cancel() {
     assert_eq!(name(&s), "radiopaedia_group_R06_ct.nii.gz");
     assert!(s.has_unsaved_edits());
 
-    // Closing the volume asks too.
+    // Closing the volume or removing the edited layer asks too.
     s.apply(Command::CloseVolume);
     assert!(matches!(s.pending_question(), Some(Pending::CloseVolume)));
     edit(&mut s, EditCommand::Answer(Choice::Cancel));
     assert!(s.volume.is_some());
+    let layer = s.edit_layer().expect("edit layer");
+    s.apply(Command::RemoveLayer(layer));
+    assert!(matches!(
+        s.pending_question(),
+        Some(Pending::RemoveEditLayer)
+    ));
+    edit(&mut s, EditCommand::Answer(Choice::Cancel));
+    assert_eq!(s.edit_layer(), Some(layer));
 
     // Save: the mask goes next to the source, then the new volume and its mask open.
     let edited = s.edited_mask().expect("mask").clone();
@@ -424,5 +432,91 @@ fn saving_never_writes_over_the_source() {
         dir.path()
             .join("radiopaedia_group_R06_ct_seg.nii.gz")
             .is_file()
+    );
+}
+
+/// Timing, not a check: brush strokes on a 512 × 512 × 300 volume (run with
+/// `cargo test --test gui_edit_state timing -- --ignored --nocapture`).
+#[test]
+#[ignore = "timing; run with --ignored --nocapture"]
+fn timing_brush_strokes_on_a_large_volume() {
+    let g = Geometry::with_signs([512, 512, 300], [0.7, 0.7, 1.0], [-1.0, -1.0, 1.0]);
+    let hu: Vec<i16> = (0..g.len())
+        .map(|i| ((i * 7) % 1400) as i16 - 1000)
+        .collect();
+    let vol = Volume::new(g.clone(), Voxels::I16(hu)).expect("sizes match");
+    let mut lungs = LabelMask::empty(g.clone());
+    for l in lungs.labels.iter_mut().step_by(3) {
+        *l = LEFT_LUNG;
+    }
+    let stats = vol.stats();
+    let mut s = AppState::new(Settings::default(), no_waker());
+    s.set_volume(VolumeEntry {
+        volume: Arc::new(vol),
+        stats,
+        path: None,
+        name: "large".into(),
+    });
+    s.add_layer("lungs", None, lungs).expect("same grid");
+    let _ = s.take_gpu_updates();
+    let t = Instant::now();
+    s.ensure_edit_session().expect("session");
+    println!(
+        "start editing (copy of the overlay, new layer): {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let _ = s.take_gpu_updates();
+    edit(&mut s, EditCommand::SetTool(Tool::Brush));
+    edit(&mut s, EditCommand::SetRadius(10.0));
+    for view in View::ALL {
+        let mut frame_ms = Vec::new();
+        let mut frame_bytes = Vec::new();
+        let slice = s.slice_count(view) / 2;
+        edit(
+            &mut s,
+            EditCommand::StrokeBegin {
+                view,
+                slice,
+                at: [100.0, 100.0],
+            },
+        );
+        let _ = s.take_gpu_updates();
+        for f in 1..=30 {
+            let t = Instant::now();
+            edit(
+                &mut s,
+                EditCommand::StrokeTo([100.0 + 8.0 * f as f64, 100.0 + 3.0 * f as f64]),
+            );
+            frame_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let bytes: usize = s
+                .take_gpu_updates()
+                .iter()
+                .map(|u| match u {
+                    GpuUpdate::Mask(r) => r.len(),
+                    _ => 0,
+                })
+                .sum();
+            frame_bytes.push(bytes);
+        }
+        edit(&mut s, EditCommand::StrokeEnd);
+        let t = Instant::now();
+        edit(&mut s, EditCommand::Undo);
+        let undo_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        edit(&mut s, EditCommand::Redo);
+        let redo_ms = t.elapsed().as_secs_f64() * 1e3;
+        frame_ms.sort_by(f64::total_cmp);
+        frame_bytes.sort_unstable();
+        println!(
+            "{view:?}: stroke frame (8 px drag, 10 mm brush) median {:.2} ms, max {:.2} ms; \
+             mask bytes uploaded per frame median {}, max {}; undo {undo_ms:.2} ms, redo {redo_ms:.2} ms",
+            frame_ms[15], frame_ms[29], frame_bytes[15], frame_bytes[29]
+        );
+    }
+    let session = s.edit.session().expect("session");
+    println!(
+        "history: {} steps, {} bytes",
+        session.history().undo_len(),
+        session.history().bytes()
     );
 }

@@ -161,7 +161,7 @@ fn fine_tuning_on_corrections_moves_the_output_towards_them() {
     assert_eq!(v.card.base_model.as_deref(), Some("base"));
     assert_eq!(v.card.date.len(), 10, "{}", v.card.date);
     assert_eq!(v.card.metrics.get("slices"), Some(&3.0));
-    let recorded = v.card.metrics.get("dice_after_lung").copied();
+    let recorded = v.card.metrics.get("case_dice_lung_after").copied();
     assert!(
         recorded.is_some_and(|d| (d - result.after[0].dice).abs() < 1e-9),
         "{recorded:?}"
@@ -255,4 +255,98 @@ fn case_slices_and_refusals() {
     .expect_err("cancelled");
     assert!(matches!(err, lungscope::seg::SegError::Cancelled), "{err}");
     assert!(store.list().expect("list").is_empty());
+}
+
+/// Timing, not a check: fine-tuning a default-sized network (U-Net base 12, depth 4,
+/// 160 px) on 8 corrected slices of a real case on the CPU (run with
+/// `cargo test --test seg_finetune_case timing -- --ignored --nocapture`).
+#[test]
+#[ignore = "timing; run with --ignored --nocapture"]
+fn timing_fine_tune_default_sized_model_on_the_cpu() {
+    use lungscope::seg::model::{Arch, ModelConfig, UpMode};
+    use std::time::Instant;
+    let Some(data) = seg_support::data_dir() else {
+        return;
+    };
+    let dir = data.join("covid19_ct_seg_zenodo3757476_volumes");
+    let volume = read_volume(&dir.join("radiopaedia_group_R03_ct.nii.gz")).expect("CT");
+    let grid = volume.geometry.clone();
+    let lung =
+        read_mask(&dir.join("radiopaedia_group_R03_lung.nii.gz"), Some(&grid)).expect("lung");
+    let inf = read_mask(
+        &dir.join("radiopaedia_group_R03_infection.nii.gz"),
+        Some(&grid),
+    )
+    .expect("inf");
+    let truth = LabelMask::combine(&lung, &inf).expect("same grid");
+    let config = ModelConfig {
+        arch: Arch::Unet,
+        in_channels: 1,
+        base: 12,
+        depth: 4,
+        batch_norm: true,
+        up: UpMode::Transpose,
+        head: Head::Sigmoid { channels: 2 },
+        input_size: 160,
+    };
+    let device = Device::flex();
+    let base = LoadedModel {
+        model: config.init(&device).expect("builds"),
+        config,
+        card: ModelCard::default(),
+        weights_sha256: String::new(),
+        id: "timing".into(),
+    };
+    let store_dir = tempfile::tempdir().expect("temp dir");
+    let store = ModelStore::at(store_dir.path());
+    let steps = 10;
+    let request = CaseFineTune {
+        case: "R03".into(),
+        slices: lung_slices(&truth, 8),
+        kind: TargetKind::Corrections,
+        settings: FineTuneSettings {
+            steps,
+            batch_size: 4,
+            eval_every: 0,
+            ..FineTuneSettings::default()
+        },
+    };
+    let t = Instant::now();
+    let mut first_step = None;
+    let mut last_step = None;
+    let result = fine_tune_case(
+        &base,
+        CaseData {
+            volume: &volume,
+            mask: &truth,
+        },
+        &request,
+        &device,
+        &store,
+        &mut |e| {
+            if let FineTuneEvent::Step { step, .. } = e {
+                if step == 1 {
+                    first_step = Some(t.elapsed());
+                }
+                last_step = Some(t.elapsed());
+            }
+        },
+        &AtomicBool::new(false),
+    )
+    .expect("fine-tunes");
+    let total = t.elapsed().as_secs_f64();
+    let (first, last) = (
+        first_step.expect("steps").as_secs_f64(),
+        last_step.expect("steps").as_secs_f64(),
+    );
+    println!(
+        "U-Net base 12 depth 4 160 px, batch 4, {} slices, flex CPU ({} threads): \
+         {:.2} s/step (steps 2-{steps}), total {total:.1} s incl. scoring before/after and saving \
+         ({:.1} s until the first step); stored {}",
+        result.slices.len(),
+        rayon::current_num_threads(),
+        (last - first) / (steps - 1) as f64,
+        first,
+        result.version.id
+    );
 }

@@ -148,6 +148,11 @@ impl AppState {
                 }
             }
             Command::RemoveLayer(i) => {
+                if self.edit_layer() == Some(i)
+                    && self.ask_before_discarding(super::edit_guard::Pending::RemoveEditLayer)
+                {
+                    return;
+                }
                 if i < self.layers.len() {
                     self.layers.remove(i);
                     self.recomposite_all();

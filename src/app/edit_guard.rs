@@ -7,6 +7,8 @@
 //! The session is marked saved only if nothing was edited while the file was
 //! written.
 //!
+//! Removing the "Edited mask" layer with unsaved edits asks too.
+//!
 //! A volume that arrives from a load while edits are unsaved is held back, with
 //! every file loaded after it, until the user answers **Save** (save, then show the
 //! new volume), **Discard** (show it now) or **Cancel** (drop it, keep editing).
@@ -25,6 +27,8 @@ pub enum Pending {
     CloseWindow,
     /// Unload the volume and its masks.
     CloseVolume,
+    /// Remove the layer that shows the edited mask (ends the edit session).
+    RemoveEditLayer,
     /// Show a newly loaded volume (and the files loaded with or after it).
     Loaded(Vec<Loaded>),
 }
@@ -35,6 +39,7 @@ impl Pending {
         match self {
             Pending::CloseWindow => "Close lungscope".into(),
             Pending::CloseVolume => "Close the volume".into(),
+            Pending::RemoveEditLayer => "Remove the edited mask".into(),
             Pending::Loaded(items) => {
                 let name = items.iter().find_map(|i| match i {
                     Loaded::Volume { path, .. } => Some(file_name(path)),
@@ -223,6 +228,11 @@ impl AppState {
         match pending {
             Pending::CloseWindow => self.edit.guard.close_approved = true,
             Pending::CloseVolume => self.apply(Command::CloseVolume),
+            Pending::RemoveEditLayer => {
+                if let Some(i) = self.edit_layer() {
+                    self.apply(Command::RemoveLayer(i));
+                }
+            }
             Pending::Loaded(items) => {
                 for item in items {
                     self.apply_loaded(item);

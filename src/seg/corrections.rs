@@ -14,7 +14,6 @@
 //! with a card recording the date, the base model, the number of slices and the
 //! before/after metrics. It does not activate the new version: the user decides.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
 use burn::tensor::Device;
@@ -24,9 +23,9 @@ use super::SegError;
 use super::data::SliceSample;
 use super::metrics::ClassScores;
 use super::preprocess::{PreprocessConfig, Preprocessor};
-use super::train::{FineTuneEvent, FineTuneSettings, fine_tune};
-use super::versions::{ModelStore, VersionInfo, fine_tuned_id};
-use super::weights::{LoadedModel, ModelCard, today_utc};
+use super::train::{FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune, fine_tuned_card};
+use super::versions::{ModelStore, VersionInfo};
+use super::weights::{LoadedModel, ModelCard};
 use crate::mask::{INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
 use crate::volume::{View, Volume};
 
@@ -222,50 +221,32 @@ struct MetricsFile<'a> {
     note: &'static str,
 }
 
-/// The card of a version fine-tuned from `base` by `request`.
+/// The card of a version fine-tuned from `base` by `request`: the training card's
+/// fields ([`fine_tuned_card`]: id, date, base model, settings, `case_dice_<label>_before`
+/// / `_after`) plus the number of target slices (`slices`) and which slices they were.
 pub fn version_card(
     base: &LoadedModel,
     request: &CaseFineTune,
-    labels: &[String],
-    before: &[ClassScores],
-    after: &[ClassScores],
+    outcome: &FineTuneOutcome,
 ) -> ModelCard {
-    let mut metrics = BTreeMap::new();
-    metrics.insert("slices".to_string(), request.slices.len() as f64);
-    metrics.insert("steps".to_string(), request.settings.steps as f64);
-    for (label, (b, a)) in labels.iter().zip(before.iter().zip(after)) {
-        metrics.insert(format!("dice_before_{label}"), b.dice);
-        metrics.insert(format!("dice_after_{label}"), a.dice);
+    let n = request.slices.len();
+    let mut card = fine_tuned_card(base, &request.case, n, &request.settings, outcome);
+    card.metrics.insert("slices".to_string(), n as f64);
+    card.training_data = format!(
+        "{}; {} {} axial slices: {}",
+        card.training_data,
+        n,
+        request.kind.describe(),
+        slice_list(&request.slices)
+    );
+    card.recipe = format!(
+        "{}; Dice measured on the same slices at the model input size",
+        card.recipe
+    );
+    if base.id.is_empty() {
+        card.base_model = None;
     }
-    let s = &request.settings;
-    ModelCard {
-        id: fine_tuned_id(&base.id),
-        architecture: base.config.describe(),
-        training_data: format!(
-            "{}: {} {} axial slices ({}) on top of the base model's data",
-            request.case,
-            request.slices.len(),
-            request.kind.describe(),
-            slice_list(&request.slices)
-        ),
-        recipe: format!(
-            "fine-tuned from {} for {} steps (batch {}, lr {}, loss {:?}, seed {}); \
-             Dice measured on the same slices at the model input size",
-            if base.id.is_empty() {
-                "an unnamed model"
-            } else {
-                &base.id
-            },
-            s.steps,
-            s.batch_size,
-            s.lr,
-            s.loss,
-            s.seed
-        ),
-        metrics,
-        date: today_utc(),
-        base_model: (!base.id.is_empty()).then(|| base.id.clone()),
-    }
+    card
 }
 
 /// `3, 5, 8–12` style list of slice numbers (1-based, as the viewer shows them).
@@ -329,13 +310,7 @@ pub fn fine_tune_case(
         &request.case,
     )?;
     let outcome = fine_tune(base, &samples, &request.settings, device, on_event, cancel)?;
-    let card = version_card(
-        base,
-        request,
-        &outcome.labels,
-        &outcome.before,
-        &outcome.after,
-    );
+    let card = version_card(base, request, &outcome);
     let metrics = MetricsFile {
         case: &request.case,
         kind: request.kind,
