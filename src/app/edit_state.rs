@@ -487,7 +487,7 @@ impl AppState {
                 stroke.slice,
                 c,
             );
-            if let Some(r) = session.set_voxels(stroke.brush.label_name(), changes) {
+            if let Some(r) = session.set_voxels(step_name(&stroke.brush), changes) {
                 touched = Some(touched.map_or(r, |t| t.union(r)));
             }
         }
@@ -587,17 +587,11 @@ impl AppState {
     }
 }
 
-/// Undo descriptions by brush label (kept short for the Undo tooltip).
-trait LabelName {
-    fn label_name(&self) -> &'static str;
-}
-
-impl LabelName for Brush {
-    fn label_name(&self) -> &'static str {
-        match (self.mode, self.hu_range.is_some()) {
-            (BrushMode::Erase, _) => "eraser",
-            (BrushMode::Paint, true) => "threshold paint",
-            (BrushMode::Paint, false) => "brush",
-        }
+/// Undo description of a brush step.
+fn step_name(brush: &Brush) -> &'static str {
+    match (brush.mode, brush.hu_range.is_some()) {
+        (BrushMode::Erase, _) => "eraser",
+        (BrushMode::Paint, true) => "threshold paint",
+        (BrushMode::Paint, false) => "brush",
     }
 }

@@ -367,7 +367,13 @@ pub fn view_input_ui(
                 edit(state, EditCommand::StrokeEnd);
             }
         }
-        Some(_) => {}
+        Some(_) => {
+            // The stroke's own view may no longer be drawn (layout changed): any view
+            // ends it once the button is up.
+            if !down {
+                edit(state, EditCommand::StrokeEnd);
+            }
+        }
         None => {
             let here = pos.filter(|_| pressed && response.contains_pointer());
             if let Some(p) = here {
