@@ -80,8 +80,9 @@ while :; do
     import -display "$display" -window root "$shot" 2>/dev/null || true
     if [ -s "$shot" ]; then
         sd_full=$(identify -format '%[fx:standard_deviation]' "$shot")
-        # The axial view: top-left cell of the 2 x 2 layout.
-        sd_view=$(convert "$shot" -crop 360x260+80+90 +repage -format '%[fx:standard_deviation]' info:)
+        # The axial view: top-left cell of the 2 x 2 layout, right of the
+        # analysis panel (about 250 px wide).
+        sd_view=$(convert "$shot" -crop 340x260+290+90 +repage -format '%[fx:standard_deviation]' info:)
         if awk -v a="$sd_view" -v m="$min_sd" 'BEGIN { exit !(a > m) }'; then
             echo "gui-smoke: ok (axial view sd $sd_view, screen sd $sd_full) screenshot $shot"
             exit 0

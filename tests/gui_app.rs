@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SIZE: egui::Vec2 = egui::vec2(780.0, 520.0);
+const SIZE: egui::Vec2 = egui::vec2(1100.0, 680.0);
 
 fn harness() -> Harness<'static, LungscopeApp> {
     harness_sized(SIZE)
@@ -157,7 +157,7 @@ fn real_volume_with_infection_mask_in_three_views() {
 
 #[test]
 fn window_level_by_right_drag_and_keys_uploads_no_texture() {
-    let mut h = harness_sized(egui::vec2(620.0, 420.0));
+    let mut h = harness_sized(egui::vec2(1100.0, 480.0));
     drop_files(
         &mut h,
         &[
@@ -233,7 +233,7 @@ fn window_level_by_right_drag_and_keys_uploads_no_texture() {
 
 #[test]
 fn mismatched_mask_is_refused_with_a_message() {
-    let mut h = harness_sized(egui::vec2(660.0, 440.0));
+    let mut h = harness_sized(egui::vec2(940.0, 520.0));
     drop_files(
         &mut h,
         &[gui_common::covid_volume("radiopaedia_group_R03_ct.nii.gz")],

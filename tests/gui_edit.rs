@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SIZE: egui::Vec2 = egui::vec2(820.0, 560.0);
+const SIZE: egui::Vec2 = egui::vec2(1100.0, 700.0);
 
 fn harness() -> Harness<'static, LungscopeApp> {
     harness_sized(SIZE)
@@ -37,18 +37,22 @@ fn harness_sized(size: egui::Vec2) -> Harness<'static, LungscopeApp> {
         .build_ui_state(|ui, app: &mut LungscopeApp| app.ui(ui), app)
 }
 
-/// Steps frames until background work is over, then settles.
+/// Steps frames until background work is over and the UI settles (work that
+/// ends may start more, e.g. re-measuring the report after a mask change).
 fn wait_idle(h: &mut Harness<'_, LungscopeApp>) {
     let start = Instant::now();
-    while h.state().is_busy() {
+    loop {
         assert!(
             start.elapsed() < Duration::from_secs(180),
             "background work took too long"
         );
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
+        if h.state().is_busy() {
+            h.step();
+            std::thread::sleep(Duration::from_millis(10));
+        } else if h.try_run().is_ok() {
+            return;
+        }
     }
-    h.run();
 }
 
 #[derive(Debug)]
@@ -111,7 +115,7 @@ fn drag(h: &mut Harness<'_, LungscopeApp>, from: Pos2, to: Pos2, steps: usize) {
     });
     h.step();
     h.remove_cursor();
-    h.run();
+    wait_idle(h);
 }
 
 fn distance_to_segment(p: Pos2, a: Pos2, b: Pos2) -> f32 {
@@ -155,12 +159,12 @@ fn a_brush_stroke_changes_the_overlay_only_under_the_brush_and_undo_restores_it(
     h.state_mut()
         .state_mut()
         .apply(Command::SetLayout(Layout::Single(View::Axial)));
-    h.run();
+    wait_idle(&mut h);
     h.get_by_label("Brush").click();
-    h.run();
+    wait_idle(&mut h);
     assert_eq!(h.state().state().edit.tool, Tool::Brush);
     h.key_press(Key::CloseBracket);
-    h.run();
+    wait_idle(&mut h);
     let radius_mm = h.state().state().edit.radius_mm;
     assert!(
         (radius_mm - 6.25).abs() < 1e-9,
@@ -170,7 +174,7 @@ fn a_brush_stroke_changes_the_overlay_only_under_the_brush_and_undo_restores_it(
     let m = axial_mapping(&h);
     let ppp = h.ctx.pixels_per_point();
     h.remove_cursor();
-    h.run();
+    wait_idle(&mut h);
     let before = h.render().expect("render");
     // A stroke across the right lung of the middle slice.
     let (a, b) = (screen(&m, [70.0, 120.0]), screen(&m, [110.0, 140.0]));
@@ -229,7 +233,7 @@ fn a_brush_stroke_changes_the_overlay_only_under_the_brush_and_undo_restores_it(
 
     let uploaded = h.state().upload_stats().expect("renderer").texture_bytes;
     h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
-    h.run();
+    wait_idle(&mut h);
     let undone = h.render().expect("render");
     let (still_changed, _) = changed_pixels(&before, &undone, &m, ppp);
     assert!(
@@ -255,7 +259,7 @@ fn a_brush_stroke_changes_the_overlay_only_under_the_brush_and_undo_restores_it(
     );
 
     h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
-    h.run();
+    wait_idle(&mut h);
     let redone = h.render().expect("render");
     let (diff, _) = changed_pixels(&after, &redone, &m, ppp);
     assert!(
@@ -270,9 +274,9 @@ fn paint_something(h: &mut Harness<'_, LungscopeApp>) {
     h.state_mut()
         .state_mut()
         .apply(Command::SetLayout(Layout::Single(View::Axial)));
-    h.run();
+    wait_idle(h);
     h.key_press(Key::B);
-    h.run();
+    wait_idle(h);
     let m = axial_mapping(h);
     drag(h, screen(&m, [90.0, 110.0]), screen(&m, [120.0, 115.0]), 3);
     assert!(h.state().state().has_unsaved_edits());
@@ -301,7 +305,7 @@ fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
     assert_eq!(name(&h), "radiopaedia_group_R06_ct.nii.gz", "held back");
     h.snapshot("edit_unsaved_question");
     h.get_by_label("Cancel").click();
-    h.run();
+    wait_idle(&mut h);
     assert!(h.state().state().pending_question().is_none());
     assert_eq!(name(&h), "radiopaedia_group_R06_ct.nii.gz");
     assert!(h.state().state().has_unsaved_edits(), "the edits stay");
@@ -329,7 +333,7 @@ fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
         h.state().state().pending_question(),
         Some(Pending::CloseWindow)
     ));
-    h.run();
+    wait_idle(&mut h);
     h.get_by_label_contains("Close lungscope anyway?");
     h.get_by_label("Discard").click();
     h.step();
@@ -347,7 +351,7 @@ fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
     paint_something(&mut h);
     drop_files(&mut h, std::slice::from_ref(&r06));
     h.get_by_label("Discard").click();
-    h.run();
+    wait_idle(&mut h);
     assert_eq!(name(&h), "radiopaedia_group_R06_ct.nii.gz");
     assert!(h.state().state().pending_question().is_none());
 }
@@ -380,6 +384,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
 
 #[test]
 fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version() {
+    use lungscope::app::models::ModelSource;
     use lungscope::seg::versions::{Active, ModelStore};
     let dir = tempfile::tempdir().expect("temp dir");
     let mut h = harness_sized(egui::vec2(1100.0, 820.0));
@@ -413,7 +418,7 @@ fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version(
         if review {
             h.key_press(Key::M);
         }
-        h.run();
+        wait_idle(&mut h);
     }
     h.state_mut().state_mut().apply(Command::SetSlice {
         view: View::Axial,
@@ -423,7 +428,7 @@ fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version(
     assert_eq!(h.state().state().corrected_slices(), vec![2, 4, 6]);
 
     h.get_by_label("Fine-tune…").click();
-    h.run();
+    wait_idle(&mut h);
     h.get_by_label_contains("Corrected axial slices (3): 3, 5, 7");
     h.get_by_label("Fine-tune on corrections (3)").click();
     // The progress bar animates while the job runs: step, do not settle.
@@ -451,12 +456,31 @@ fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version(
     let store = ModelStore::at(dir.path().join("models"));
     assert_eq!(store.active().expect("active"), Active::Default);
     h.get_by_label("Use the new version").click();
-    h.run();
+    wait_idle(&mut h);
     assert_eq!(store.active().expect("active"), Active::Version(id.clone()));
     h.get_by_label_contains(&format!("Now using {id}"));
+    let segmenting_with = |h: &Harness<'_, LungscopeApp>| {
+        h.state()
+            .state()
+            .seg
+            .models
+            .active()
+            .map(|a| a.source.describe())
+    };
+    let version_source = ModelSource::Version(id.clone()).describe();
+    assert_eq!(
+        segmenting_with(&h),
+        Some(version_source.clone()),
+        "Segment uses the new version"
+    );
     h.get_by_label("Roll back").click();
-    h.run();
+    wait_idle(&mut h);
     assert_eq!(store.active().expect("active"), Active::Default);
+    assert_ne!(
+        segmenting_with(&h),
+        Some(version_source),
+        "Segment no longer uses the version"
+    );
     let version = store.list().expect("list");
     assert_eq!(version.len(), 1);
     assert_eq!(version[0].card.base_model.as_deref(), Some("tiny-base"));

@@ -51,6 +51,7 @@ impl AppState {
     pub fn poll_jobs(&mut self) {
         self.poll_edit_jobs();
         self.poll_fine_tune();
+        self.poll_seg_jobs();
         let Some(job) = &mut self.load_job else {
             return;
         };

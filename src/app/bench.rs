@@ -352,7 +352,7 @@ pub fn run_bench(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let before_load = stats(&app);
     let t = Instant::now();
     let mut load_frames = Vec::new();
-    while app.is_busy() || load_frames.is_empty() {
+    while app.is_loading_or_uploading() || load_frames.is_empty() {
         load_frames.push(driver.frame(&mut app, Vec::new())?);
         if load_frames.len() > 10_000 {
             anyhow::bail!("the volume upload did not finish");
@@ -367,11 +367,18 @@ pub fn run_bench(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     for _ in 0..5 {
         driver.frame(&mut app, Vec::new())?;
     }
+    // The report panel measures the new mask in the background: let it finish so
+    // it does not share the CPU with the timed phases.
+    while app.is_busy() {
+        driver.frame(&mut app, Vec::new())?;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 
-    // A point inside the axial view (top-left cell of the 2 × 2 layout).
+    // A point inside the axial view (top-left cell of the 2 × 2 layout, between
+    // the analysis panel on the left and the controls on the right).
     let w = opts.window[0] as f32;
     let h = opts.window[1] as f32;
-    let pointer = egui::pos2((w - 240.0) * 0.25, h * 0.25);
+    let pointer = egui::pos2(250.0 + (w - 490.0) * 0.25, h * 0.25);
     let mut phases = Vec::new();
 
     // Idle: the three views and the overlay redrawn with no input.

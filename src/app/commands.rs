@@ -88,6 +88,8 @@ pub enum Command {
     Edit(super::edit_state::EditCommand),
     /// In-app fine-tuning (see `finetune_state`).
     FineTune(super::finetune_state::FineTuneCommand),
+    /// Segmentation, models, report and exports.
+    Seg(super::segment::SegCommand),
 }
 
 impl AppState {
@@ -180,6 +182,7 @@ impl AppState {
             }
             Command::Edit(c) => self.apply_edit(c),
             Command::FineTune(c) => self.apply_fine_tune(c),
+            Command::Seg(c) => self.apply_seg(c),
         }
     }
 }

@@ -300,7 +300,17 @@ impl AppState {
 
     /// Starts an edit session on what the overlay shows, unless one is running.
     pub fn ensure_edit_session(&mut self) -> Result<(), StateError> {
-        if self.edit.session.is_some() && self.edit_layer().is_some() {
+        if self.edit.session.is_some()
+            && let Some(i) = self.edit_layer()
+        {
+            // A hidden edit layer (e.g. kept aside by a new segmentation) is shown
+            // again before it is painted on, alone, as when the session began.
+            if !self.layers[i].visible {
+                for (j, layer) in self.layers.iter_mut().enumerate() {
+                    layer.visible = j == i;
+                }
+                self.recomposite_all();
+            }
             return Ok(());
         }
         let geometry = self.volume().ok_or(StateError::NoVolume)?.geometry.clone();

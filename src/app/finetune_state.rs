@@ -12,7 +12,9 @@
 //! built-in default), or a model file the user chose. The result is stored as a new
 //! version but not activated: the user picks it or keeps the current model.
 
+use super::compute::{SharedGpu, resolve_device};
 use super::jobs::{Cancelled, Job, JobContext, JobStatus};
+use super::models::ModelSource;
 use super::state::AppState;
 use crate::seg::corrections::{
     CaseData, CaseFineTune, CaseFineTuneResult, DEFAULT_MAX_CASE_SLICES, TargetKind,
@@ -160,15 +162,6 @@ impl FineTuneState {
             (f, m, j.elapsed().as_secs_f32())
         })
     }
-
-    fn store(&mut self) -> Result<ModelStore, SegError> {
-        if let Some(s) = &self.store {
-            return Ok(s.clone());
-        }
-        let s = ModelStore::open_user()?;
-        self.store = Some(s.clone());
-        Ok(s)
-    }
 }
 
 impl AppState {
@@ -190,8 +183,11 @@ impl AppState {
                 let Some(id) = self.finetune.result.as_ref().map(|r| r.version.id.clone()) else {
                     return;
                 };
-                match self.finetune.store().and_then(|s| s.activate(&id)) {
-                    Ok(()) => self.finetune.decision = Some(format!("Now using {id}")),
+                match self.version_store().and_then(|s| s.activate(&id)) {
+                    Ok(()) => {
+                        self.finetune.decision = Some(format!("Now using {id}"));
+                        self.load_for_segmentation(ModelSource::Version(id));
+                    }
                     Err(e) => self.push_error(format!("could not switch to {id}: {e}")),
                 }
             }
@@ -203,17 +199,52 @@ impl AppState {
                     ));
                 }
             }
-            FineTuneCommand::RollBack => match self.finetune.store().and_then(|s| s.roll_back()) {
+            FineTuneCommand::RollBack => match self.version_store().and_then(|s| s.roll_back()) {
                 Ok(Active::Default) => {
                     self.finetune.decision = Some("Now using the default model".into());
+                    let waker = self.waker();
+                    if let Err(e) = self.seg.models.use_default(&waker) {
+                        self.push_error(format!("cannot switch to the default model: {e}"));
+                    }
                 }
                 Ok(Active::Version(id)) => {
                     self.finetune.decision = Some(format!("Now using {id}"));
+                    self.load_for_segmentation(ModelSource::Version(id));
                 }
                 Err(e) => self.push_error(format!("could not roll back: {e}")),
             },
             FineTuneCommand::SetBaseFile(path) => self.finetune.base_file = path,
         }
+    }
+
+    /// The store of model versions, shared with the segmentation tools: the one
+    /// set for fine-tuning (handed to the model manager too), else the one the
+    /// model manager opened, else the user's data folder.
+    fn version_store(&mut self) -> Result<ModelStore, SegError> {
+        if let Some(s) = self.finetune.store.clone() {
+            if self.seg.models.store().map(ModelStore::root) != Some(s.root()) {
+                self.seg.models.use_store(s.clone());
+            }
+            return Ok(s);
+        }
+        let s = match self.seg.models.store() {
+            Some(s) => s.clone(),
+            None => {
+                let s = ModelStore::open_user()?;
+                self.seg.models.use_store(s.clone());
+                s
+            }
+        };
+        self.finetune.store = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Makes the segmentation tools load `source` (the model Segment then uses)
+    /// and list the versions again.
+    fn load_for_segmentation(&mut self, source: ModelSource) {
+        let waker = self.waker();
+        self.seg.models.begin_load(source, &waker);
+        self.seg.models.refresh_versions(&waker);
     }
 
     /// The axial slices "fine-tune on corrections" would train on.
@@ -256,7 +287,8 @@ impl AppState {
                 TargetKind::WholeCase => "the mask has no slice with lung".into(),
             });
         }
-        let store = self.finetune.store().map_err(|e| e.to_string())?;
+        let store = self.version_store().map_err(|e| e.to_string())?;
+        let gpu = self.seg.models.gpu().cloned();
         let request = CaseFineTune {
             case,
             slices,
@@ -279,6 +311,7 @@ impl AppState {
                 &mask,
                 &request,
                 choice,
+                gpu.as_ref(),
                 base_file.as_deref(),
                 &store,
             )
@@ -307,6 +340,8 @@ impl AppState {
                     result.version.id
                 ));
                 self.finetune.result = Some(result);
+                let waker = self.waker();
+                self.seg.models.refresh_versions(&waker);
             }
             JobStatus::Cancelled => self.push_info("Fine-tuning cancelled; nothing was stored"),
             JobStatus::Failed(message) => self.push_error(format!("fine-tuning failed: {message}")),
@@ -327,11 +362,17 @@ fn run_job(
     mask: &crate::mask::LabelMask,
     request: &CaseFineTune,
     choice: DeviceChoice,
+    gpu: Option<&SharedGpu>,
     base_file: Option<&std::path::Path>,
     store: &ModelStore,
 ) -> anyhow::Result<CaseFineTuneResult> {
     ctx.set_progress(-1.0, "Choosing the device");
-    let device = select_device(choice)?;
+    // The viewer's own wgpu device when there is one (one GPU context for drawing,
+    // segmenting and training); otherwise the same choice the CLI makes.
+    let device = match gpu {
+        Some(g) => resolve_device(choice, Some(g)),
+        None => select_device(choice)?,
+    };
     ctx.set_progress(-1.0, format!("Loading the model on {}", device.description));
     let base = match base_file {
         Some(p) => weights::load_file(p, &device.device)?,

@@ -120,6 +120,7 @@ impl AppState {
     }
 
     pub(super) fn recomposite(&mut self, region: Region) {
+        self.mask_changed();
         if let Some(c) = &mut self.composite {
             composite_region(c, &self.layers, &region);
             self.gpu_pending.push(GpuUpdate::Mask(region));

@@ -15,9 +15,12 @@
 pub mod background;
 pub mod bench;
 pub mod commands;
+pub mod compute;
 pub mod edit_guard;
 pub mod edit_state;
 pub mod edit_ui;
+pub mod export;
+pub mod figures;
 pub mod finetune_state;
 pub mod finetune_ui;
 pub mod gpu_sync;
@@ -25,7 +28,12 @@ pub mod jobs;
 pub mod layers;
 pub mod loading;
 pub mod masks;
+pub mod models;
+pub mod models_ui;
 pub mod panels;
+pub mod report_ui;
+pub mod segment;
+pub mod segment_ui;
 pub mod settings;
 pub mod shortcuts;
 pub mod state;
@@ -55,6 +63,7 @@ pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
             .with_drag_and_drop(true),
         multisampling: 0,
         depth_buffer: 0,
+        wgpu_options: compute::wgpu_configuration(),
         ..Default::default()
     };
     eframe::run_native(
@@ -109,6 +118,10 @@ impl LungscopeApp {
             crate::render::callback::install(rs);
             state.max_texture_dim = rs.device.limits().max_texture_dimension_3d as usize;
         }
+        let gpu = render_state
+            .as_ref()
+            .map(compute::SharedGpu::from_render_state);
+        state.seg.models.set_gpu(gpu);
         Self {
             state,
             render_state,
@@ -141,13 +154,18 @@ impl LungscopeApp {
             .map(SliceRenderer::upload_stats)
     }
 
-    /// True while loading, uploading to the GPU, or a file dialog is open.
+    /// True while loading, uploading to the GPU, a file dialog is open, or
+    /// segmentation, model or report work runs.
     pub fn is_busy(&self) -> bool {
-        self.state.is_loading()
-            || self.dialog.is_some()
-            || self.gpu_sync.is_pending()
+        self.is_loading_or_uploading()
+            || self.state.seg_busy()
             || self.state.is_saving()
             || self.state.finetune.is_running()
+    }
+
+    /// True while loading, uploading to the GPU, or a file dialog is open.
+    pub fn is_loading_or_uploading(&self) -> bool {
+        self.state.is_loading() || self.dialog.is_some() || self.gpu_sync.is_pending()
     }
 
     /// One frame of the whole UI.
@@ -168,6 +186,7 @@ impl LungscopeApp {
             self.state.apply(Command::Open(dropped));
         }
         let key_view = self.hovered_view.unwrap_or(self.state.active_view);
+        segment_ui::handle_keys(&ctx, &mut self.state);
         for action in shortcuts::handle_keys(&ctx, &mut self.state, key_view) {
             match action {
                 shortcuts::UiAction::OpenDialog => self.open_dialog(false),
@@ -195,6 +214,9 @@ impl LungscopeApp {
         egui::Panel::right("controls")
             .default_size(230.0)
             .show(ui, |ui| panels::side_panel_ui(ui, &mut self.state));
+        egui::Panel::left("analysis")
+            .default_size(250.0)
+            .show(ui, |ui| segment_ui::analysis_panel_ui(ui, &mut self.state));
         egui::CentralPanel::default()
             .frame(egui::Frame::central_panel(ui.style()).inner_margin(2.0))
             .show(ui, |ui| self.views_ui(ui));

@@ -111,6 +111,8 @@ pub struct Settings {
     pub linear: bool,
     /// Show the crosshair.
     pub crosshair: bool,
+    /// Where segmentation runs: auto, GPU or CPU.
+    pub seg_device: crate::seg::DeviceChoice,
 }
 
 impl Default for Settings {
@@ -125,6 +127,7 @@ impl Default for Settings {
             overlay: OverlayStyle::default(),
             linear: false,
             crosshair: true,
+            seg_device: crate::seg::DeviceChoice::Auto,
         }
     }
 }

@@ -33,6 +33,10 @@ pub const BINDINGS: &[(&str, &str)] = &[
     ("L", "nearest / linear sampling"),
     ("O", "overlay on / off"),
     ("Ctrl + O", "open files"),
+    (
+        "Ctrl + Shift + S",
+        "segment the volume with the active model",
+    ),
 ];
 
 /// What a key press asks for beyond [`Command`]s.

@@ -133,6 +133,9 @@ pub struct AppState {
     pub edit: super::edit_state::EditState,
     /// In-app fine-tuning (see `finetune_state`).
     pub finetune: super::finetune_state::FineTuneState,
+    /// Segmentation, models, live report figures and exports (see `segment`).
+    pub seg: super::segment::SegTools,
+    pub(super) mask_revision: u64,
     pub(super) composite: Option<LabelMask>,
     pub(super) load_job: Option<Job<(), Loaded>>,
     pub(super) queued_loads: VecDeque<(Vec<PathBuf>, bool)>,
@@ -158,6 +161,7 @@ impl AppState {
             l => l,
         };
         Self {
+            seg: super::segment::SegTools::new(settings.seg_device),
             settings,
             volume: None,
             layers: Vec::new(),
@@ -171,6 +175,7 @@ impl AppState {
             max_texture_dim: usize::MAX,
             edit: Default::default(),
             finetune: Default::default(),
+            mask_revision: 0,
             composite: None,
             load_job: None,
             queued_loads: VecDeque::new(),

@@ -1,4 +1,7 @@
-//! `lungscope segment INPUT...`: lung and infection label maps for CT volumes.
+//! `lungscope segment INPUT...`: lung and infection label maps for CT volumes,
+//! optionally with reports (`--report`) and a batch summary CSV (`--summary`).
+
+mod reports;
 
 use crate::io;
 use crate::seg::infer::{InferOptions, SliceOrder, segment_volume};
@@ -34,6 +37,14 @@ pub struct SegmentArgs {
     /// Probability threshold for lung and infection.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
+    /// Also write a report per input; the format follows the extension (.pdf, .html,
+    /// .json, .csv). Repeat for several formats. With several inputs the path must
+    /// contain `{stem}` (the input's name without .nii/.nii.gz), e.g. `reports/{stem}.pdf`.
+    #[arg(long, value_name = "FILE")]
+    pub report: Vec<PathBuf>,
+    /// Batch summary: one CSV row per study segmented and measured (replaced by each run).
+    #[arg(long, value_name = "CSV")]
+    pub summary: Option<PathBuf>,
 }
 
 /// Runs the command: each input is segmented and written; a failing input is
@@ -55,6 +66,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
             inputs.len()
         );
     }
+    reports::check_outputs(&args.report, args.summary.as_deref(), inputs.len())?;
     if let Some(dir) = &args.out_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
@@ -76,19 +88,58 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
         },
         order: SliceOrder::Ascending,
     };
-    for input in &inputs {
+    let mut summary = args.summary.clone().map(reports::Summary::new);
+    let wants_report = !args.report.is_empty() || summary.is_some();
+    let n = inputs.len();
+    for (i, input) in inputs.iter().enumerate() {
         let out = match (&args.out, &args.out_dir) {
             (Some(out), _) => out.clone(),
             (None, Some(dir)) => dir.join(output_name(input)),
             (None, None) => input.with_file_name(output_name(input)),
         };
-        match segment_one(input, &out, &model, &selected.device, &options) {
-            Ok(summary) => println!("{summary}"),
+        let label = format!("[{}/{n}] {}", i + 1, display_name(input));
+        let job = Job {
+            input,
+            out: &out,
+            model: &model,
+            device: &selected.device,
+            options: &options,
+            label: &label,
+        };
+        let done = match segment_one(&job, wants_report) {
+            Ok(done) => done,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failures += 1;
+                continue;
+            }
+        };
+        println!("{}", done.summary);
+        let Some(report) = done.report else {
+            continue;
+        };
+        let inputs_of_study = [input.as_path(), out.as_path()];
+        let paths = reports::report_paths(&args.report, &nifti_stem(input));
+        let written = reports::write_reports(&report, &paths, &inputs_of_study).and_then(|()| {
+            match &mut summary {
+                Some(s) => s.add(&report, &inputs_of_study),
+                None => Ok(()),
+            }
+        });
+        match written {
+            Ok(()) => {
+                for p in &paths {
+                    println!("wrote {}", p.display());
+                }
+            }
             Err(e) => {
                 eprintln!("error: {e:#}");
                 failures += 1;
             }
         }
+    }
+    if let Some(s) = &summary {
+        println!("summary: {} row(s) in {}", s.rows(), s.path().display());
     }
     Ok(if failures == 0 {
         ExitCode::SUCCESS
@@ -108,14 +159,27 @@ fn load_model(
     }
 }
 
-/// Segments one file and writes its label map; returns a one-line summary.
-fn segment_one(
-    input: &Path,
-    out: &Path,
-    model: &LoadedModel,
-    device: &burn::tensor::Device,
-    options: &InferOptions,
-) -> anyhow::Result<String> {
+/// One input of the batch and what to segment it with.
+struct Job<'a> {
+    input: &'a Path,
+    out: &'a Path,
+    model: &'a LoadedModel,
+    device: &'a burn::tensor::Device,
+    options: &'a InferOptions,
+    /// Progress bar text (`[i/n] name`).
+    label: &'a str,
+}
+
+/// What one input gave: a summary line and, if asked for, its report.
+struct Done {
+    summary: String,
+    report: Option<crate::report::Report>,
+}
+
+/// Segments one file and writes its label map; with `wants_report` also measures it
+/// and builds its report.
+fn segment_one(job: &Job<'_>, wants_report: bool) -> anyhow::Result<Done> {
+    let (input, out) = (job.input, job.out);
     if same_file(input, out) {
         bail!("the output would overwrite the input: {}", input.display());
     }
@@ -126,11 +190,16 @@ fn segment_one(
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_message(display_name(input));
+    bar.set_message(job.label.to_string());
     let cancel = AtomicBool::new(false);
-    let result = segment_volume(model, device, &volume, options, &cancel, &mut |u| {
-        bar.set_position(u.done as u64)
-    });
+    let result = segment_volume(
+        job.model,
+        job.device,
+        &volume,
+        job.options,
+        &cancel,
+        &mut |u| bar.set_position(u.done as u64),
+    );
     bar.finish_and_clear();
     let seg = result.with_context(|| format!("segmentation failed: {}", input.display()))?;
     io::write_mask(out, &seg.mask, Some(&volume))?;
@@ -143,13 +212,27 @@ fn segment_one(
     } else {
         0.0
     };
-    Ok(format!(
-        "{} -> {}: left lung {left:.1} mL, right lung {right:.1} mL, infection {inf:.1} mL ({pct:.1} % of lung), {} slices in {:.1} s",
+    let summary = format!(
+        "{} -> {}: lungs {lung_total:.1} mL (uninfected left {left:.1} mL, right {right:.1} mL), \
+         infection {inf:.1} mL ({pct:.1} % of lung), {} slices in {:.1} s",
         input.display(),
         out.display(),
         seg.slices,
         seg.elapsed_s
-    ))
+    );
+    let report = if wants_report {
+        Some(reports::build_report(
+            &volume,
+            input,
+            out,
+            &seg,
+            &job.model.weights_sha256,
+            &job.options.post,
+        )?)
+    } else {
+        None
+    };
+    Ok(Done { summary, report })
 }
 
 /// `<stem>_seg.nii.gz` for `dir/<stem>.nii[.gz]`.
@@ -157,7 +240,8 @@ pub fn output_name(input: &Path) -> String {
     format!("{}_seg.nii.gz", nifti_stem(input))
 }
 
-fn nifti_stem(path: &Path) -> String {
+/// The file name without `.nii` / `.nii.gz` (case-insensitive).
+pub fn nifti_stem(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -181,13 +181,15 @@ pub fn segment_volume(
     let mut pending: Option<(&[usize], Tensor<4>)> = None;
     let mut chunks = order.chunks(options.batch.max(1));
     loop {
+        // Checked every round, also after the last submission: the results of one
+        // batch are read back only after the next is submitted.
+        if cancel.load(Ordering::Relaxed) {
+            return Err(SegError::Cancelled);
+        }
         // Submit the next batch before reading the previous one back, so the CPU
         // work of one overlaps the device work of the other.
         let submitted = match chunks.next() {
             Some(chunk) => {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(SegError::Cancelled);
-                }
                 let input = pre.batch_input(volume, chunk);
                 let t = Instant::now();
                 let probs = run_network(model, device, input, chunk.len())?;

@@ -1,8 +1,10 @@
 //! The model input contract, shared by training, evaluation and inference.
 //!
 //! - One channel, values in `[0, 1]`: the lung-window look of the shared slices. For the
-//!   PNG slices that is `pixel / 255`; for HU data it is `(HU + 1250) / 1500`, clamped
-//!   (the shared NIfTI volumes store exactly that mapping as pseudo-HU).
+//!   PNG slices that is `pixel / 255`; volumes go through
+//!   [`Preprocessor`](crate::seg::preprocess::Preprocessor) (for the shared pseudo-HU
+//!   volumes that is `(HU + 1250) / 1500` = [`hu_to_unit`]; real HU is windowed and
+//!   CLAHE-enhanced the way the training slices were made).
 //! - Square `S x S`: the image is scaled by `S / max(w, h)` (aspect preserved) with a
 //!   triangle (bilinear, antialiased when shrinking) filter and centred, the rest padded
 //!   with 0. [`Letterbox`] does it and undoes it for the network's output.

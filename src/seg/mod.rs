@@ -17,6 +17,7 @@ pub mod model;
 pub mod postprocess;
 pub mod preprocess;
 pub mod resample;
+pub mod stamp;
 pub mod train;
 pub mod versions;
 pub mod weights;

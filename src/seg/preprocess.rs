@@ -191,6 +191,34 @@ impl Preprocessor {
         pad(lb, &content)
     }
 
+    /// Axial slice `k` through the same intensity path as [`slice_input`](Self::slice_input)
+    /// but at its own resolution, neither resized nor padded: training samples cut
+    /// from a volume, which the batcher letterboxes afterwards like any image.
+    pub fn slice_unit_native(&self, volume: &Volume, k: usize) -> Vec<f32> {
+        let slice = volume.slice(View::Axial, k);
+        match self.intensity {
+            Intensity::Windowed { lo, hi } => {
+                let span = hi - lo;
+                slice
+                    .data
+                    .iter()
+                    .map(|&v| {
+                        if span > 0.0 {
+                            ((v - lo) / span).clamp(0.0, 1.0)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            }
+            Intensity::HuClahe { window, clahe } => {
+                let side = slice.width.max(slice.height);
+                let native = Letterbox::new(slice.width, slice.height, [1.0, 1.0], side);
+                hu_to_unit(&slice.data, &native, window, clahe)
+            }
+        }
+    }
+
     /// Model inputs of several slices, computed in parallel: `[n, 1, S, S]` flat.
     pub fn batch_input(&self, volume: &Volume, slices: &[usize]) -> Vec<f32> {
         let parts: Vec<Vec<f32>> = slices

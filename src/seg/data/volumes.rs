@@ -1,6 +1,6 @@
 //! NIfTI volume data sets: `CASE_ct / CASE_lung / CASE_infection` files, and the Zenodo
-//! 3757476 folder layout. Axial slices in display orientation, HU mapped by
-//! [`hu_to_unit`](crate::seg::input::hu_to_unit).
+//! 3757476 folder layout. Axial slices in display orientation, intensities mapped as
+//! inference maps them ([`Preprocessor::slice_unit_native`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use super::{LoadOptions, SliceSample};
 use crate::io::{read_mask, read_volume};
 use crate::mask::LabelMask;
 use crate::seg::SegError;
-use crate::seg::input::hu_to_unit;
+use crate::seg::preprocess::{PreprocessConfig, Preprocessor};
 use crate::volume::{View, Volume};
 
 fn nii_files(dir: &Path) -> Result<Vec<PathBuf>, SegError> {
@@ -152,6 +152,7 @@ fn volume_slices(
                 .collect::<Vec<u8>>()
         })
     };
+    let pre = Preprocessor::new(&volume, &PreprocessConfig::for_size(256));
     let mut out = Vec::new();
     for k in 0..n {
         let (lung_k, inf_k) = if labels.is_some() {
@@ -163,15 +164,15 @@ fn volume_slices(
         if !options.include_empty_slices && !any(&lung_k) && !any(&inf_k) {
             continue;
         }
-        out.push(slice_sample(case, k, &volume, lung_k, inf_k));
+        out.push(slice_sample(case, k, &volume, &pre, lung_k, inf_k));
     }
     Ok(out)
 }
 
 /// Training slices of an opened case for fine-tuning: every axial slice where `mask`
 /// (labels 1, 2 lungs, 3 infection, on the volume's grid) has any label, in display
-/// orientation, intensities mapped with [`hu_to_unit`]. Callers whose inference applies a
-/// different intensity normalisation should map `image` the same way.
+/// orientation, intensities mapped as inference maps them
+/// ([`Preprocessor::slice_unit_native`]).
 pub fn samples_from_volume(
     volume: &Volume,
     mask: &LabelMask,
@@ -181,6 +182,7 @@ pub fn samples_from_volume(
         .map_err(|e| SegError::InvalidSettings(format!("the mask does not fit the volume: {e}")))?;
     let n = volume.slice_count(View::Axial);
     let mut out = Vec::new();
+    let pre = Preprocessor::new(volume, &PreprocessConfig::for_size(256));
     for k in 0..n {
         let labels = mask.slice(View::Axial, k).data;
         if labels.iter().all(|&v| v == 0) {
@@ -191,7 +193,14 @@ pub fn samples_from_volume(
             .iter()
             .map(|&v| u8::from(v == crate::mask::INFECTION))
             .collect();
-        out.push(slice_sample(case, k, volume, Some(lung), Some(infection)));
+        out.push(slice_sample(
+            case,
+            k,
+            volume,
+            &pre,
+            Some(lung),
+            Some(infection),
+        ));
     }
     Ok(out)
 }
@@ -200,6 +209,7 @@ fn slice_sample(
     case: &str,
     k: usize,
     volume: &Volume,
+    pre: &Preprocessor,
     lung: Option<Vec<u8>>,
     infection: Option<Vec<u8>>,
 ) -> SliceSample {
@@ -209,7 +219,7 @@ fn slice_sample(
         name: format!("{case}#{k}"),
         width: s.width,
         height: s.height,
-        image: s.data.into_iter().map(hu_to_unit).collect(),
+        image: pre.slice_unit_native(volume, k),
         lung,
         infection,
     }

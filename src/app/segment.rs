@@ -1,0 +1,557 @@
+//! Segmentation in the viewer (state side, no egui): the [`SegCommand`]s, the
+//! running [`SegJob`] filling a preview layer slice by slice (the visible axial
+//! slice first), and the final label map that replaces the previews and becomes the
+//! editable segmentation layer. Also the mask revision counter that tells the
+//! report panel (and anything else) that the shown masks changed.
+
+use super::export::{ExportKind, Exports, file_dialog};
+use super::figures::LiveFigures;
+use super::jobs::{Job, JobStatus};
+use super::layers::Region;
+use super::models::ModelManager;
+use super::state::{AppState, NoticeKind};
+use crate::mask::LabelMask;
+use crate::seg::SegError;
+use crate::seg::device::DeviceChoice;
+use crate::seg::infer::{InferOptions, SliceOrder};
+use crate::seg::job::{SegEvent, SegJob};
+use crate::seg::postprocess::PostprocessConfig;
+use crate::seg::stamp::ModelStamp;
+use crate::volume::{SliceMap, View, Volume};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Slices per network call in the viewer on a GPU. On the CPU one slice per call
+/// is as fast (the flex backend gains nothing from batches) and shows the first
+/// slices sooner: a batch's labels arrive once the next batch is submitted.
+pub const GUI_BATCH: usize = 4;
+
+/// What the user can do with segmentation, models, the report and exports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SegCommand {
+    /// Segment the volume with the active model.
+    Segment,
+    /// Stop the running segmentation (the previous mask stays).
+    Cancel,
+    /// Choose where the model runs (reloads it there).
+    SetDevice(DeviceChoice),
+    /// Probability threshold of lung and infection.
+    SetThreshold(f32),
+    /// Use the built-in default model.
+    UseDefaultModel,
+    /// Use a stored model version.
+    UseVersion(String),
+    /// Load a model file for this session.
+    LoadModelFile(PathBuf),
+    /// Pick a model file with a dialog.
+    OpenModelDialog,
+    /// List the stored versions again.
+    RefreshVersions,
+    /// Show or hide the models window.
+    ShowModels(bool),
+    /// Write the measured label map as NIfTI.
+    ExportMask(PathBuf),
+    /// Pick where to write the label map (default `<stem>_seg.nii.gz`).
+    ExportMaskDialog,
+    /// Write the report (format from the extension: .pdf, .html, .json, .csv).
+    ExportReport(PathBuf),
+    /// Pick where to write the report (default `<stem>_report.pdf`).
+    ExportReportDialog,
+}
+
+/// The last segmentation placed in the layers.
+#[derive(Debug, Clone)]
+pub struct SegResult {
+    /// Name of its layer.
+    pub layer_name: String,
+    /// Model, preprocessing and thresholds, for the report.
+    pub stamp: ModelStamp,
+    /// The mask revision right after it was placed (a later one may mean edits).
+    pub revision: u64,
+    /// Seconds the job took.
+    pub elapsed_s: f64,
+    /// The device it ran on.
+    pub device: String,
+}
+
+/// A segmentation in progress.
+struct SegRun {
+    job: SegJob,
+    volume: Arc<Volume>,
+    preview: String,
+    hidden_previous: Option<String>,
+    done: usize,
+    total: usize,
+    started: Instant,
+    weights_sha256: String,
+    post: PostprocessConfig,
+    device: String,
+}
+
+/// Segmentation, models, live figures and exports of the viewer.
+pub struct SegTools {
+    /// The active model and its device.
+    pub models: ModelManager,
+    /// Probability threshold for lung and infection.
+    pub threshold: f32,
+    /// The models window is open.
+    pub show_models: bool,
+    /// Figures of the shown masks, kept up to date in the background.
+    pub figures: LiveFigures,
+    /// Mask and report exports.
+    pub exports: Exports,
+    run: Option<SegRun>,
+    result: Option<SegResult>,
+    model_dialog: Option<Job<Option<PathBuf>>>,
+    runs: u64,
+}
+
+impl SegTools {
+    /// Nothing loaded yet; models run on `device`.
+    pub fn new(device: DeviceChoice) -> Self {
+        Self {
+            models: ModelManager::new(device),
+            threshold: PostprocessConfig::default().threshold,
+            show_models: false,
+            figures: LiveFigures::default(),
+            exports: Exports::default(),
+            run: None,
+            result: None,
+            model_dialog: None,
+            runs: 0,
+        }
+    }
+
+    /// The last segmentation placed in the layers.
+    pub fn result(&self) -> Option<&SegResult> {
+        self.result.as_ref()
+    }
+}
+
+/// Converts a slice of preview labels (row-major, display orientation) into the
+/// storage box of that axial slice (`i` fastest), as `write_layer_region` wants.
+/// `None` if the sizes do not match the grid.
+pub fn display_slice_to_region(
+    map: &SliceMap,
+    dims: [usize; 3],
+    slice: usize,
+    width: usize,
+    height: usize,
+    labels: &[u8],
+) -> Option<(Region, Vec<u8>)> {
+    if width != map.width || height != map.height || labels.len() != width * height {
+        return None;
+    }
+    if slice >= map.depth {
+        return None;
+    }
+    let region = Region::slice(dims, map.normal_axis, slice);
+    let mut out = vec![0u8; region.len()];
+    let mut n = 0;
+    for k in region.origin[2]..region.origin[2] + region.size[2] {
+        for j in region.origin[1]..region.origin[1] + region.size[1] {
+            for i in region.origin[0]..region.origin[0] + region.size[0] {
+                let (col, row, _) = map.display([i, j, k]);
+                out[n] = labels[row * width + col];
+                n += 1;
+            }
+        }
+    }
+    Some((region, out))
+}
+
+impl AppState {
+    /// Counts changes of the shown masks: every layer write, added, removed, shown
+    /// or hidden layer bumps it (through the composite). Editing code that changes
+    /// `layers[..].mask` directly calls [`Self::mask_changed`].
+    pub fn mask_revision(&self) -> u64 {
+        self.mask_revision
+    }
+
+    /// Signals that a mask changed outside the layer API (the report re-measures).
+    pub fn mask_changed(&mut self) {
+        self.mask_revision = self.mask_revision.wrapping_add(1);
+    }
+
+    /// Index of the segmentation result layer (the editable label map), if any.
+    pub fn segmentation_layer(&self) -> Option<usize> {
+        let name = &self.seg.result.as_ref()?.layer_name;
+        self.layers.iter().position(|l| &l.name == name)
+    }
+
+    /// True while a segmentation runs.
+    pub fn is_segmenting(&self) -> bool {
+        self.seg.run.is_some()
+    }
+
+    /// The running segmentation: slices done, total, seconds.
+    pub fn segmentation_progress(&self) -> Option<(usize, usize, f32)> {
+        self.seg
+            .run
+            .as_ref()
+            .map(|r| (r.done, r.total, r.started.elapsed().as_secs_f32()))
+    }
+
+    /// True while segmentation, model loading, measuring or an export runs.
+    pub fn seg_busy(&self) -> bool {
+        self.seg.run.is_some()
+            || self.seg.models.is_loading()
+            || self.seg.models.is_listing()
+            || self.figures_pending()
+            || self.seg.exports.is_busy()
+            || self.seg.model_dialog.is_some()
+    }
+
+    /// Why Segment cannot run now (None when it can).
+    pub fn segment_block_reason(&self) -> Option<String> {
+        if self.volume.is_none() {
+            return Some("open a CT volume first".into());
+        }
+        if self.seg.run.is_some() {
+            return Some("a segmentation is running".into());
+        }
+        self.seg.models.unavailable_reason()
+    }
+
+    /// Applies one segmentation / model / export command.
+    pub fn apply_seg(&mut self, command: SegCommand) {
+        let waker = self.waker();
+        match command {
+            SegCommand::Segment => self.start_segmentation(),
+            SegCommand::Cancel => {
+                if let Some(run) = &self.seg.run {
+                    run.job.cancel();
+                }
+            }
+            SegCommand::SetDevice(choice) => {
+                self.settings.seg_device = choice;
+                self.seg.models.set_device(choice, &waker);
+            }
+            SegCommand::SetThreshold(t) => {
+                if t > 0.0 && t < 1.0 {
+                    self.seg.threshold = t;
+                }
+            }
+            SegCommand::UseDefaultModel => {
+                if let Err(e) = self.seg.models.use_default(&waker) {
+                    self.push_error(format!("cannot switch to the default model: {e}"));
+                }
+            }
+            SegCommand::UseVersion(id) => {
+                if let Err(e) = self.seg.models.use_version(&id, &waker) {
+                    self.push_error(format!("cannot switch to model version {id}: {e}"));
+                }
+            }
+            SegCommand::LoadModelFile(path) => self.seg.models.use_file(path, &waker),
+            SegCommand::OpenModelDialog => {
+                if self.seg.model_dialog.is_none() {
+                    let dir = self.settings.last_dir.clone();
+                    self.seg.model_dialog = Some(file_dialog(waker, move || {
+                        let mut d = rfd::FileDialog::new()
+                            .set_title("Open a lungscope model")
+                            .add_filter("lungscope model", &["lsm"])
+                            .add_filter("All files", &["*"]);
+                        if let Some(dir) = dir {
+                            d = d.set_directory(dir);
+                        }
+                        d.pick_file()
+                    }));
+                }
+            }
+            SegCommand::RefreshVersions => self.seg.models.refresh_versions(&waker),
+            SegCommand::ShowModels(show) => {
+                self.seg.show_models = show;
+                if show {
+                    self.seg.models.refresh_versions(&waker);
+                }
+            }
+            SegCommand::ExportMask(path) => self.start_export(ExportKind::Mask, path),
+            SegCommand::ExportReport(path) => self.start_export(ExportKind::Report, path),
+            SegCommand::ExportMaskDialog => self.open_export_dialog(ExportKind::Mask),
+            SegCommand::ExportReportDialog => self.open_export_dialog(ExportKind::Report),
+        }
+    }
+
+    fn start_segmentation(&mut self) {
+        if let Some(reason) = self.segment_block_reason() {
+            self.push_error(format!("cannot segment: {reason}"));
+            return;
+        }
+        let (Some(entry), Some(active)) = (self.volume.clone(), self.seg.models.active().cloned())
+        else {
+            return;
+        };
+        self.seg.runs += 1;
+        let preview = format!("Segmentation #{} (running)", self.seg.runs);
+        let hidden_previous = self.segmentation_layer().and_then(|i| {
+            let layer = &self.layers[i];
+            layer.visible.then(|| layer.name.clone())
+        });
+        if let Some(i) = self.segmentation_layer() {
+            self.apply(super::Command::SetLayerVisible(i, false));
+        }
+        if let Err(e) = self.add_empty_layer(preview.clone()) {
+            self.push_error(format!("cannot segment: {e}"));
+            return;
+        }
+        let total = entry.volume.slice_count(View::Axial);
+        let post = PostprocessConfig {
+            threshold: self.seg.threshold,
+            ..PostprocessConfig::default()
+        };
+        let batch = match active.device.kind {
+            crate::seg::device::BackendKind::Cpu => 1,
+            _ => GUI_BATCH,
+        };
+        let options = InferOptions {
+            batch,
+            post,
+            order: SliceOrder::OutwardFrom(self.slice_index(View::Axial)),
+        };
+        let waker = self.waker();
+        let job = SegJob::spawn(
+            Arc::clone(&active.model),
+            active.device.device.clone(),
+            Arc::clone(&entry.volume),
+            options,
+            move || waker(),
+        );
+        self.seg.run = Some(SegRun {
+            job,
+            volume: entry.volume,
+            preview,
+            hidden_previous,
+            done: 0,
+            total,
+            started: Instant::now(),
+            weights_sha256: active.model.weights_sha256.clone(),
+            post,
+            device: active.device.description.clone(),
+        });
+    }
+
+    /// Takes the news of segmentation, model, figures and export jobs. Called once
+    /// per frame from `poll_jobs`.
+    pub fn poll_seg_jobs(&mut self) {
+        let waker = self.waker();
+        self.seg.models.start(&waker);
+        for (kind, text) in self.seg.models.poll() {
+            match kind {
+                NoticeKind::Error => self.push_error(text),
+                NoticeKind::Info => {}
+            }
+        }
+        self.poll_model_dialog();
+        self.poll_segmentation();
+        self.poll_figures();
+        self.poll_exports();
+    }
+
+    fn poll_model_dialog(&mut self) {
+        let Some(job) = &mut self.seg.model_dialog else {
+            return;
+        };
+        match job.poll() {
+            JobStatus::Running => {}
+            JobStatus::Done(picked) => {
+                self.seg.model_dialog = None;
+                if let Some(path) = picked {
+                    self.apply_seg(SegCommand::LoadModelFile(path));
+                }
+            }
+            JobStatus::Cancelled => self.seg.model_dialog = None,
+            JobStatus::Failed(e) => {
+                self.seg.model_dialog = None;
+                self.push_error(format!("file dialog failed: {e}"));
+            }
+        }
+    }
+
+    fn poll_segmentation(&mut self) {
+        let Some(run) = &self.seg.run else {
+            return;
+        };
+        let same_volume = self
+            .volume
+            .as_ref()
+            .is_some_and(|v| Arc::ptr_eq(&v.volume, &run.volume));
+        if !same_volume {
+            // Another volume (or none) is shown: its layers are not ours.
+            run.job.cancel();
+            self.seg.run = None;
+            return;
+        }
+        let mut events = run.job.poll();
+        if !run.job.is_running() {
+            // Messages sent between the poll and the thread's end.
+            events.extend(run.job.poll());
+        }
+        let stopped = !run.job.is_running();
+        let map = run.volume.slice_map(View::Axial);
+        let dims = run.volume.dims();
+        let preview = run.preview.clone();
+        let mut finished = None;
+        for event in events {
+            match event {
+                SegEvent::Slice {
+                    done,
+                    total,
+                    slice,
+                    width,
+                    height,
+                    labels,
+                } => {
+                    if let Some(run) = &mut self.seg.run {
+                        run.done = done;
+                        run.total = total;
+                    }
+                    let layer = self.layers.iter().position(|l| l.name == preview);
+                    let converted =
+                        display_slice_to_region(&map, dims, slice, width, height, &labels);
+                    if let (Some(layer), Some((region, labels))) = (layer, converted) {
+                        // Cannot fail: the region was made from this grid.
+                        let _ = self.write_layer_region(layer, region, &labels);
+                    }
+                }
+                SegEvent::Finished(result) => finished = Some(result.map(|b| *b)),
+            }
+        }
+        match finished {
+            Some(result) => self.finish_segmentation(result),
+            // The worker ended without its last message (it panicked).
+            None if stopped => self.finish_segmentation(Err(SegError::Backend(
+                "the segmentation stopped unexpectedly".into(),
+            ))),
+            None => {}
+        }
+    }
+
+    /// A new segmentation replaces what an edit session started from. Without
+    /// unsaved edits the session ends, so the next stroke edits the new result;
+    /// with unsaved edits the edited layer is kept (hidden) and nothing is lost.
+    fn settle_edit_session_after_segmentation(&mut self) {
+        let Some(i) = self.edit_layer() else {
+            return;
+        };
+        if self.edit.is_modified() {
+            self.layers[i].visible = false;
+            self.push_info(format!(
+                "Your unsaved edits stay in the hidden layer \"{}\": show it to go on editing it, \
+                 or remove it to edit the new segmentation",
+                self.layers[i].name
+            ));
+        } else {
+            self.layers.remove(i);
+            self.check_edit_session();
+        }
+    }
+
+    fn finish_segmentation(&mut self, result: Result<crate::seg::infer::Segmentation, SegError>) {
+        let Some(run) = self.seg.run.take() else {
+            return;
+        };
+        let preview = self.layers.iter().position(|l| l.name == run.preview);
+        let restore_previous = |state: &mut AppState| {
+            if let Some(name) = &run.hidden_previous
+                && let Some(i) = state.layers.iter().position(|l| &l.name == name)
+            {
+                state.apply(super::Command::SetLayerVisible(i, true));
+            }
+        };
+        let seg = match result {
+            Ok(seg) => seg,
+            Err(e) => {
+                if let Some(i) = preview {
+                    self.apply(super::Command::RemoveLayer(i));
+                }
+                restore_previous(self);
+                match e {
+                    SegError::Cancelled => {
+                        self.push_info("Segmentation cancelled; the previous mask is unchanged")
+                    }
+                    e => self.push_error(format!("segmentation failed: {e}")),
+                }
+                return;
+            }
+        };
+        let stamp = ModelStamp::of(&seg, &run.weights_sha256, &run.post);
+        let name = format!("Segmentation ({})", seg.model_id);
+        let old: Vec<usize> = self
+            .layers
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| {
+                Some(*i) != preview
+                    && (l.name == name
+                        || self
+                            .seg
+                            .result
+                            .as_ref()
+                            .is_some_and(|r| r.layer_name == l.name))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mask: LabelMask = seg.mask;
+        match preview {
+            Some(i) => {
+                self.layers[i].name = name.clone();
+                self.layers[i].mask = mask;
+                self.layers[i].visible = true;
+            }
+            None => {
+                if let Err(e) = self.add_layer(name.clone(), None, mask) {
+                    self.push_error(format!("cannot show the segmentation: {e}"));
+                    return;
+                }
+            }
+        }
+        for i in old.into_iter().rev() {
+            self.layers.remove(i);
+        }
+        self.settle_edit_session_after_segmentation();
+        self.recomposite_all();
+        self.seg.result = Some(SegResult {
+            layer_name: name,
+            stamp,
+            revision: self.mask_revision,
+            elapsed_s: seg.elapsed_s,
+            device: run.device,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::Geometry;
+
+    #[test]
+    fn display_slices_land_on_their_storage_voxels() {
+        // LPS storage: axial display flips nothing or both in-plane axes; whatever
+        // the map, each display pixel must land on the voxel `map.voxel` names.
+        for signs in [[-1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [1.0, -1.0, -1.0]] {
+            let g = Geometry::with_signs([4, 3, 2], [1.0; 3], signs);
+            let map = SliceMap::new(&g, View::Axial);
+            let labels: Vec<u8> = (0..(map.width * map.height) as u8).collect();
+            let (region, out) =
+                display_slice_to_region(&map, g.dims, 1, map.width, map.height, &labels)
+                    .expect("sizes match");
+            let mut grid = [255u8; 24];
+            region.for_each(g.dims, |gi, b| grid[gi] = out[b]);
+            for row in 0..map.height {
+                for col in 0..map.width {
+                    let v = map.voxel(col, row, 1);
+                    assert_eq!(
+                        grid[g.index(v[0], v[1], v[2])],
+                        labels[row * map.width + col]
+                    );
+                }
+            }
+        }
+        let g = Geometry::with_signs([4, 3, 2], [1.0; 3], [1.0; 3]);
+        let map = SliceMap::new(&g, View::Axial);
+        assert!(display_slice_to_region(&map, g.dims, 1, 3, 3, &[0; 9]).is_none());
+        assert!(display_slice_to_region(&map, g.dims, 2, 4, 3, &[0; 12]).is_none());
+    }
+}
