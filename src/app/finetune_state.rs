@@ -305,16 +305,13 @@ impl AppState {
             TargetKind::WholeCase => "Fine-tuning on this case",
         };
         self.finetune.job = Some(Job::spawn(name, self.waker(), move |ctx| {
-            run_job(
-                ctx,
-                &volume,
-                &mask,
-                &request,
-                choice,
-                gpu.as_ref(),
-                base_file.as_deref(),
-                &store,
-            )
+            let model = ModelChoice {
+                device: choice,
+                gpu: gpu.as_ref(),
+                base_file: base_file.as_deref(),
+                store: &store,
+            };
+            run_job(ctx, &volume, &mask, &request, &model)
         }));
         Ok(())
     }
@@ -355,17 +352,28 @@ impl AppState {
     }
 }
 
+/// Which model a fine-tuning job starts from, where it trains and where it stores.
+struct ModelChoice<'a> {
+    device: DeviceChoice,
+    gpu: Option<&'a SharedGpu>,
+    base_file: Option<&'a std::path::Path>,
+    store: &'a ModelStore,
+}
+
 /// The body of the fine-tuning job (on its own thread).
 fn run_job(
     ctx: &JobContext<FineTuneMessage>,
     volume: &crate::volume::Volume,
     mask: &crate::mask::LabelMask,
     request: &CaseFineTune,
-    choice: DeviceChoice,
-    gpu: Option<&SharedGpu>,
-    base_file: Option<&std::path::Path>,
-    store: &ModelStore,
+    model: &ModelChoice<'_>,
 ) -> anyhow::Result<CaseFineTuneResult> {
+    let ModelChoice {
+        device: choice,
+        gpu,
+        base_file,
+        store,
+    } = *model;
     ctx.set_progress(-1.0, "Choosing the device");
     // The viewer's own wgpu device when there is one (one GPU context for drawing,
     // segmenting and training); otherwise the same choice the CLI makes.
