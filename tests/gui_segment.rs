@@ -10,12 +10,13 @@ mod gui_common;
 mod gui_seg_common;
 mod seg_support;
 
+use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use gui_seg_common::{
     axial_labels, drop_files, harness, model_file, seg, step_until, texts, wait_idle,
 };
-use lungscope::app::NoticeKind;
 use lungscope::app::segment::SegCommand;
+use lungscope::app::{LungscopeApp, NoticeKind};
 use lungscope::seg::device::BackendKind;
 use lungscope::seg::model::{Head, ModelConfig};
 use lungscope::seg::versions::ModelStore;
@@ -34,13 +35,32 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
     let mut h = harness(dir.path());
     drop_files(&mut h, &[ct]);
 
-    // No default model ships and no version is stored: Segment is disabled and says why.
-    assert!(
-        h.query_by_label_contains("No default model shipped; load weights from a file")
-            .is_some(),
-        "the missing default model is explained"
-    );
-    assert!(h.get_by_label("Segment").accesskit_node().is_disabled());
+    if weights::has_default_model() {
+        // The built-in model is loaded at start and Segment is ready.
+        wait_idle(&mut h);
+        let active = h
+            .state()
+            .state()
+            .seg
+            .models
+            .active()
+            .map(|m| m.model.id.clone());
+        assert!(
+            active
+                .as_deref()
+                .is_some_and(|id| id.starts_with("lungscope-")),
+            "the default model is active at start: {active:?}"
+        );
+        assert!(!h.get_by_label("Segment").accesskit_node().is_disabled());
+    } else {
+        // No default model ships and no version is stored: Segment is disabled and says why.
+        assert!(
+            h.query_by_label_contains("No default model shipped; load weights from a file")
+                .is_some(),
+            "the missing default model is explained"
+        );
+        assert!(h.get_by_label("Segment").accesskit_node().is_disabled());
+    }
 
     // A tiny untrained model from a file; a low threshold so some lung is found.
     let fast = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
@@ -342,6 +362,16 @@ fn nibabel_check(source: &Path, mask: &Path) {
     );
 }
 
+/// The id of the model in use.
+fn active_id(h: &Harness<'_, LungscopeApp>) -> Option<String> {
+    h.state()
+        .state()
+        .seg
+        .models
+        .active()
+        .map(|a| a.model.id.clone())
+}
+
 #[test]
 fn models_panel_lists_versions_switches_and_goes_back_to_default() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -402,15 +432,23 @@ fn models_panel_lists_versions_switches_and_goes_back_to_default() {
         store.active().expect("active"),
         lungscope::seg::versions::Active::Default
     );
-    if !weights::has_default_model() {
+    let after_default = active_id(&h);
+    if weights::has_default_model() {
+        assert!(
+            after_default
+                .as_deref()
+                .is_some_and(|id| id.starts_with("lungscope-")),
+            "the built-in model is back in use: {after_default:?}"
+        );
+    } else {
         let models = &h.state().state().seg.models;
-        assert!(models.active().is_none());
+        assert!(after_default.is_none());
         assert_eq!(
             models.unavailable_reason().as_deref(),
             Some(lungscope::app::models::NO_DEFAULT_MODEL)
         );
     }
-    // A damaged model file is reported; nothing crashes and Segment stays off.
+    // A damaged model file is reported; nothing crashes and the model in use stays.
     let bad = dir.path().join("damaged.lsm");
     std::fs::write(&bad, b"LSCOPEMD but not really").expect("write");
     seg(&mut h, SegCommand::LoadModelFile(bad));
@@ -422,7 +460,11 @@ fn models_panel_lists_versions_switches_and_goes_back_to_default() {
         "{:?}",
         texts(&h)
     );
-    assert!(h.state().state().seg.models.active().is_none());
+    assert_eq!(
+        active_id(&h),
+        after_default,
+        "the failed load changed nothing"
+    );
     h.get_by_label("Use").click();
     h.step();
     h.step();

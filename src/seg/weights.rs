@@ -10,9 +10,9 @@
 //! u64 weights length W, then W bytes: the burn record (burnpack) of the network
 //! ```
 //!
-//! The default model is embedded in the binary from `assets/` once a trained one exists;
-//! until then [`load_default`] returns [`SegError::NoDefaultModel`] (random weights are never
-//! presented as a model).
+//! The default model (`assets/lungscope-default.lsm`, card in `assets/MODEL.md`) is
+//! embedded in the binary at compile time. A build without it would make [`load_default`]
+//! return [`SegError::NoDefaultModel`]: random weights are never presented as a model.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -32,8 +32,8 @@ const FORMAT_VERSION: u32 = 1;
 /// Header JSON larger than this is not a model file.
 const MAX_HEADER: usize = 1 << 20;
 
-/// The default model's file, embedded at build time (`None` until a trained model is shipped).
-const DEFAULT_MODEL: Option<&[u8]> = None;
+/// The default model's file, embedded at build time.
+const DEFAULT_MODEL: Option<&[u8]> = Some(include_bytes!("../../assets/lungscope-default.lsm"));
 
 /// What a model is, where it came from and how good it is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,99 @@
+//! The model built into the binary: it loads, describes itself, and segments a real
+//! volume of one of its validation patients (never seen in training) well.
+
+mod seg_support;
+
+use burn::tensor::Device;
+use lungscope::io::{read_mask, read_volume};
+use lungscope::mask::INFECTION;
+use lungscope::seg::infer::{InferOptions, segment_volume};
+use lungscope::seg::weights;
+use std::sync::atomic::AtomicBool;
+
+/// Dice of two binary masks given as predicates over the same voxels.
+fn dice(a: impl Iterator<Item = bool>, b: impl Iterator<Item = bool>) -> f64 {
+    let (mut both, mut na, mut nb) = (0u64, 0u64, 0u64);
+    for (x, y) in a.zip(b) {
+        both += u64::from(x && y);
+        na += u64::from(x);
+        nb += u64::from(y);
+    }
+    if na + nb == 0 {
+        1.0
+    } else {
+        2.0 * both as f64 / (na + nb) as f64
+    }
+}
+
+#[test]
+fn the_build_embeds_a_trained_model_with_its_card() {
+    assert!(
+        weights::has_default_model(),
+        "this build ships a default model (assets/lungscope-default.lsm)"
+    );
+    let model = weights::load_default(&Device::flex()).expect("the embedded model loads");
+    let card = &model.card;
+    assert!(card.id.starts_with("lungscope-"), "{}", card.id);
+    assert!(
+        card.training_data.contains("3757476"),
+        "{}",
+        card.training_data
+    );
+    assert!(card.recipe.contains("lungscope train"), "{}", card.recipe);
+    for key in ["val_dice_lung", "val_dice_infection"] {
+        let v = card.metrics.get(key).copied().unwrap_or(f64::NAN);
+        assert!(v > 0.5 && v <= 1.0, "{key} = {v}");
+    }
+    assert_eq!(
+        model.config.output_labels(),
+        vec!["lung".to_string(), "infection".to_string()]
+    );
+}
+
+#[test]
+fn the_default_model_segments_a_validation_patient() {
+    let Some(data) = seg_support::data_dir() else {
+        return;
+    };
+    // radiopaedia_group_R03 is one of the default model's validation patients.
+    let dir = data.join("covid19_ct_seg_zenodo3757476_volumes");
+    let volume = read_volume(&dir.join("radiopaedia_group_R03_ct.nii.gz")).expect("CT");
+    let lung = read_mask(
+        &dir.join("radiopaedia_group_R03_lung.nii.gz"),
+        Some(&volume.geometry),
+    )
+    .expect("lung mask");
+    let infection = read_mask(
+        &dir.join("radiopaedia_group_R03_infection.nii.gz"),
+        Some(&volume.geometry),
+    )
+    .expect("infection mask");
+
+    let device = Device::flex();
+    let model = weights::load_default(&device).expect("the embedded model loads");
+    let cancel = AtomicBool::new(false);
+    let seg = segment_volume(
+        &model,
+        &device,
+        &volume,
+        &InferOptions::default(),
+        &cancel,
+        &mut |_| {},
+    )
+    .expect("segmentation runs");
+
+    let labels = &seg.mask.labels;
+    let lung_dice = dice(
+        labels.iter().map(|&v| v > 0),
+        lung.labels.iter().map(|&v| v > 0),
+    );
+    let infection_dice = dice(
+        labels.iter().map(|&v| v == INFECTION),
+        infection.labels.iter().map(|&v| v > 0),
+    );
+    eprintln!(
+        "radiopaedia_group_R03: lung Dice {lung_dice:.3}, infection Dice {infection_dice:.3}"
+    );
+    assert!(lung_dice > 0.90, "lung Dice {lung_dice:.3}");
+    assert!(infection_dice > 0.55, "infection Dice {infection_dice:.3}");
+}
