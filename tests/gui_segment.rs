@@ -38,13 +38,7 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
     if weights::has_default_model() {
         // The built-in model is loaded at start and Segment is ready.
         wait_idle(&mut h);
-        let active = h
-            .state()
-            .state()
-            .seg
-            .models
-            .active()
-            .map(|m| m.model.id.clone());
+        let active = active_id(&h);
         assert!(
             active
                 .as_deref()
@@ -398,12 +392,7 @@ fn models_panel_lists_versions_switches_and_goes_back_to_default() {
     let mut h = harness(dir.path());
     wait_idle(&mut h);
     assert_eq!(
-        h.state()
-            .state()
-            .seg
-            .models
-            .active()
-            .map(|a| a.model.id.clone()),
+        active_id(&h),
         Some(v.id.clone()),
         "the remembered version is loaded at start"
     );
@@ -470,12 +459,7 @@ fn models_panel_lists_versions_switches_and_goes_back_to_default() {
     h.step();
     wait_idle(&mut h);
     assert_eq!(
-        h.state()
-            .state()
-            .seg
-            .models
-            .active()
-            .map(|a| a.model.id.clone()),
+        active_id(&h),
         Some(v.id.clone()),
         "one click switches to the version"
     );

@@ -7,22 +7,14 @@ use burn::tensor::Device;
 use lungscope::io::{read_mask, read_volume};
 use lungscope::mask::INFECTION;
 use lungscope::seg::infer::{InferOptions, segment_volume};
+use lungscope::seg::metrics::Confusion;
 use lungscope::seg::weights;
 use std::sync::atomic::AtomicBool;
 
-/// Dice of two binary masks given as predicates over the same voxels.
-fn dice(a: impl Iterator<Item = bool>, b: impl Iterator<Item = bool>) -> f64 {
-    let (mut both, mut na, mut nb) = (0u64, 0u64, 0u64);
-    for (x, y) in a.zip(b) {
-        both += u64::from(x && y);
-        na += u64::from(x);
-        nb += u64::from(y);
-    }
-    if na + nb == 0 {
-        1.0
-    } else {
-        2.0 * both as f64 / (na + nb) as f64
-    }
+/// Dice of two binary masks.
+fn dice(pred: impl Iterator<Item = bool>, truth: impl Iterator<Item = bool>) -> f64 {
+    let (pred, truth): (Vec<bool>, Vec<bool>) = pred.zip(truth).unzip();
+    Confusion::from_masks(&pred, &truth).dice()
 }
 
 #[test]
