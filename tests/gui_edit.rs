@@ -285,8 +285,10 @@ fn paint_something(h: &mut Harness<'_, LungscopeApp>) {
 #[test]
 fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
     let mut h = harness();
-    let r06 = gui_common::covid_volume("radiopaedia_group_R06_ct.nii.gz");
-    let r03 = gui_common::covid_volume("radiopaedia_group_R03_ct.nii.gz");
+    // The question shows the save path: use copies at a fixed place so the
+    // snapshot does not depend on where the shared data lie.
+    let r06 = gui_common::covid_volume_copy("radiopaedia_group_R06_ct.nii.gz", "unsaved-question");
+    let r03 = gui_common::covid_volume_copy("radiopaedia_group_R03_ct.nii.gz", "unsaved-question");
     drop_files(&mut h, std::slice::from_ref(&r06));
     paint_something(&mut h);
     let name = |h: &Harness<'_, LungscopeApp>| {

@@ -22,6 +22,26 @@ pub fn covid_volume(name: &str) -> PathBuf {
     p
 }
 
+/// A copy of a shared volume at a path that does not depend on where the data or
+/// the clone lie (`<temp>/lungscope-tests/<folder>/<name>`), for snapshots whose
+/// text shows a path (the "save writes ..." line of a question, for one).
+pub fn covid_volume_copy(name: &str, folder: &str) -> PathBuf {
+    let src = covid_volume(name);
+    let dir = std::env::temp_dir().join("lungscope-tests").join(folder);
+    std::fs::create_dir_all(&dir).expect("create the test folder");
+    let dst = dir.join(name);
+    let same = std::fs::metadata(&dst)
+        .ok()
+        .zip(std::fs::metadata(&src).ok())
+        .is_some_and(|(a, b)| a.len() == b.len());
+    if !same {
+        let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+        std::fs::copy(&src, &tmp).expect("copy the test volume");
+        std::fs::rename(&tmp, &dst).expect("place the test volume");
+    }
+    dst
+}
+
 /// A wgpu render state on the software rasteriser (lavapipe) when present, as
 /// egui_kittest sets it up.
 pub fn render_state() -> egui_wgpu::RenderState {
