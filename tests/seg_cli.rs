@@ -75,6 +75,38 @@ fn segment_writes_a_label_map_that_nibabel_reads_on_the_source_grid() {
     assert!(stderr.contains("broken.nii.gz"), "{stderr}");
     let written = out_dir.join("radiopaedia_group_R06_ct_seg.nii.gz");
     assert!(written.is_file(), "no output; stderr:\n{stderr}");
+    assert!(
+        stderr.contains("inference engine: lungscope CPU engine"),
+        "{stderr}"
+    );
+
+    // burn's flex backend (--cpu-engine flex) writes the same labels.
+    let flex_dir = dir.path().join("flex");
+    let flex = lungscope()
+        .arg("segment")
+        .arg(&input)
+        .arg("--weights")
+        .arg(&model)
+        .args(["--device", "cpu", "--cpu-engine", "flex", "--out-dir"])
+        .arg(&flex_dir)
+        .output()
+        .expect("lungscope runs");
+    assert!(
+        flex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flex.stderr)
+    );
+    assert!(String::from_utf8_lossy(&flex.stderr).contains("inference engine: burn flex backend"));
+    let a = lungscope::io::read_mask(&written, None).expect("engine output");
+    let b = lungscope::io::read_mask(&flex_dir.join("radiopaedia_group_R06_ct_seg.nii.gz"), None)
+        .expect("flex output");
+    let differ = a
+        .labels
+        .iter()
+        .zip(&b.labels)
+        .filter(|(x, y)| x != y)
+        .count();
+    assert!(differ * 10_000 <= a.labels.len(), "{differ} labels differ");
 
     // Our own reader agrees on the grid.
     let vol = lungscope::io::read_volume(&input).expect("input reads");

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Slices per network call in the viewer on a GPU. On the CPU one slice per call
-/// is as fast (the flex backend gains nothing from batches) and shows the first
+/// is as fast (the CPU engine gains nothing from batches) and shows the first
 /// slices sooner: a batch's labels arrive once the next batch is submitted.
 pub const GUI_BATCH: usize = 4;
 
@@ -308,6 +308,7 @@ impl AppState {
             batch,
             post,
             order: SliceOrder::OutwardFrom(self.slice_index(View::Axial)),
+            ..InferOptions::default()
         };
         let waker = self.waker();
         let job = SegJob::spawn(

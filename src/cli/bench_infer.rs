@@ -1,10 +1,12 @@
 //! `lungscope bench-infer`: slices per second of the reference U-Net (the network
-//! of `shared/bench/unet_torch.py`) on the CPU (flex) and wgpu backends, with the
+//! of `shared/bench/unet_torch.py`) on the CPU (lungscope's engine, and burn's flex
+//! backend) and wgpu, with the
 //! FLOP accounting of that script, so the numbers compare side by side with
 //! PyTorch. See `benches/unet_compare.sh` and docs/seg.md.
 
+use crate::seg::cpu_engine::{ConvAlgo, CpuNet};
 use crate::seg::model::{Arch, ModelConfig, UpMode};
-use crate::seg::{DeviceChoice, select_device};
+use crate::seg::{DeviceChoice, SelectedDevice, select_device};
 use anyhow::Context;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::Serialize;
@@ -16,8 +18,10 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BenchDevice {
-    /// The flex CPU backend.
+    /// The CPU with lungscope's inference engine (what `segment` uses on the CPU).
     Cpu,
+    /// The CPU with burn's flex backend (what training uses).
+    Flex,
     /// A wgpu adapter (hardware, or a software rasteriser if that is all there is).
     Gpu,
 }
@@ -31,11 +35,20 @@ pub enum BenchUp {
     Bilinear,
 }
 
+/// 3×3 convolution algorithm of the CPU engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchConv {
+    /// Winograd F(2×2, 3×3) where it applies (what `segment` uses).
+    Auto,
+    /// im2col + GEMM everywhere.
+    Im2col,
+}
+
 /// Arguments of `lungscope bench-infer`.
 #[derive(Debug, clap::Args)]
 pub struct BenchInferArgs {
     /// Backends to time.
-    #[arg(long, value_enum, num_args = 1.., default_values_t = [BenchDevice::Cpu, BenchDevice::Gpu])]
+    #[arg(long, value_enum, num_args = 1.., default_values_t = [BenchDevice::Cpu, BenchDevice::Flex, BenchDevice::Gpu])]
     pub device: Vec<BenchDevice>,
     /// Batch sizes.
     #[arg(long, num_args = 1.., default_values_t = [1usize, 8])]
@@ -52,6 +65,9 @@ pub struct BenchInferArgs {
     /// Decoder upsampling.
     #[arg(long, value_enum, default_value_t = BenchUp::Transpose)]
     pub up: BenchUp,
+    /// How lungscope's CPU engine computes 3×3 convolutions (`--device cpu`).
+    #[arg(long, value_enum, default_value_t = BenchConv::Auto)]
+    pub conv: BenchConv,
     /// Timed runs per measurement (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
@@ -168,10 +184,28 @@ pub fn run(args: &BenchInferArgs) -> anyhow::Result<ExitCode> {
     println!("|---|---|---|---|---|---|---|");
     for &dev in &args.device {
         let choice = match dev {
-            BenchDevice::Cpu => DeviceChoice::Cpu,
+            BenchDevice::Cpu | BenchDevice::Flex => DeviceChoice::Cpu,
             BenchDevice::Gpu => DeviceChoice::Gpu,
         };
         let selected = match select_device(choice) {
+            Ok(s) if dev == BenchDevice::Cpu => SelectedDevice {
+                description: format!(
+                    "CPU (lungscope engine{}, {} threads)",
+                    match args.conv {
+                        BenchConv::Auto => "",
+                        BenchConv::Im2col => ", im2col only",
+                    },
+                    rayon::current_num_threads()
+                ),
+                ..s
+            },
+            Ok(s) if dev == BenchDevice::Flex => SelectedDevice {
+                description: format!(
+                    "CPU (burn flex backend, {} threads)",
+                    rayon::current_num_threads()
+                ),
+                ..s
+            },
             Ok(s) => s,
             Err(e) => {
                 println!("| {dev:?} | skipped: {e} |");
@@ -180,7 +214,16 @@ pub fn run(args: &BenchInferArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let model = cfg.init(&selected.device)?;
-        if args.layers {
+        let native = match dev {
+            BenchDevice::Cpu => Some(CpuNet::from_model(&model, &cfg)?.with_algo(
+                match args.conv {
+                    BenchConv::Auto => ConvAlgo::Auto,
+                    BenchConv::Im2col => ConvAlgo::Im2col,
+                },
+            )),
+            _ => None,
+        };
+        if args.layers && dev != BenchDevice::Cpu {
             let batch = args.batch.first().copied().unwrap_or(1).max(1);
             layer_profile(
                 &cfg,
@@ -193,6 +236,7 @@ pub fn run(args: &BenchInferArgs) -> anyhow::Result<ExitCode> {
         for &batch in &args.batch {
             let row = time_one(
                 &model,
+                native.as_ref(),
                 &selected.device,
                 &cfg,
                 batch.max(1),
@@ -338,6 +382,7 @@ fn layer_profile(
 /// `(slices/s, iters per run, median s, runs, warm-up s)` of one batch size.
 fn time_one(
     model: &crate::seg::SegModel,
+    native: Option<&CpuNet>,
     device: &Device,
     cfg: &ModelConfig,
     batch: usize,
@@ -345,7 +390,17 @@ fn time_one(
 ) -> anyhow::Result<(f64, usize, f64, Vec<f64>, f64)> {
     let s = cfg.input_size;
     let x = Tensor::<4>::random([batch, 1, s, s], Distribution::Default, device); // [B, 1, S, S]
+    let host: Vec<f32> = x
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading the input failed: {e:?}"))?;
     let forward = |x: Tensor<4>| -> anyhow::Result<()> {
+        if let Some(net) = native {
+            let y = net.logits(&host, batch)?; // [B, C, S, S]
+            std::hint::black_box(y);
+            return Ok(());
+        }
         let y = model.forward(x); // [B, C, S, S]
         y.try_into_data()
             .map_err(|e| anyhow::anyhow!("reading the output failed: {e:?}"))?;

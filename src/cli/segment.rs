@@ -4,7 +4,7 @@
 mod reports;
 
 use crate::io;
-use crate::seg::infer::{InferOptions, SliceOrder, segment_volume};
+use crate::seg::infer::{CpuEngine, InferOptions, SliceOrder, segment_volume};
 use crate::seg::postprocess::PostprocessConfig;
 use crate::seg::{DeviceChoice, LoadedModel, select_device, weights};
 use anyhow::{Context, bail};
@@ -37,6 +37,10 @@ pub struct SegmentArgs {
     /// Probability threshold for lung and infection.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
+    /// The engine on the CPU: lungscope's own (native, fast) or burn's flex backend
+    /// (the code training runs; for comparison).
+    #[arg(long, value_enum, default_value_t = CpuEngine::Native)]
+    pub cpu_engine: CpuEngine,
     /// Also write a report per input; the format follows the extension (.pdf, .html,
     /// .json, .csv). Repeat for several formats. With several inputs the path must
     /// contain `{stem}` (the input's name without .nii/.nii.gz), e.g. `reports/{stem}.pdf`.
@@ -77,6 +81,15 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
         eprintln!("note: {notice}");
     }
     eprintln!("device: {}", selected.description);
+    if selected.kind == crate::seg::BackendKind::Cpu {
+        eprintln!(
+            "inference engine: {}",
+            match args.cpu_engine {
+                CpuEngine::Native => "lungscope CPU engine (channels-last, BatchNorm folded)",
+                CpuEngine::Flex => "burn flex backend",
+            }
+        );
+    }
     let model = load_model(args.weights.as_deref(), &selected.device)?;
     eprintln!("model: {} ({})", model.id, model.card.architecture);
 
@@ -87,6 +100,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
             ..PostprocessConfig::default()
         },
         order: SliceOrder::Ascending,
+        cpu_engine: args.cpu_engine,
     };
     let mut summary = args.summary.clone().map(reports::Summary::new);
     let wants_report = !args.report.is_empty() || summary.is_some();

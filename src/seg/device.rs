@@ -1,9 +1,10 @@
 //! Where the network runs: a wgpu adapter (Vulkan, Metal, DX12 through burn-wgpu) or the
-//! pure-Rust `flex` CPU backend.
+//! CPU. On the CPU, burn's pure-Rust `flex` backend holds the model (and trains it) and
+//! inference runs on lungscope's own engine ([`super::cpu_engine`]).
 //!
 //! `auto` probes for adapters with wgpu first (no panic when there is none) and takes a
 //! hardware GPU when one exists. A *software* adapter (Mesa lavapipe / llvmpipe, wgpu
-//! `DeviceType::Cpu`) is slower than the flex backend, so `auto` prefers flex over it;
+//! `DeviceType::Cpu`) is slower than the CPU, so `auto` prefers the CPU over it;
 //! `gpu` still uses it when it is the only adapter. The GUI registers eframe's own wgpu
 //! device with [`register_wgpu_setup`] so inference needs no second device.
 
@@ -24,7 +25,7 @@ pub enum DeviceChoice {
     Auto,
     /// A wgpu adapter (hardware first, a software rasteriser if that is all there is).
     Gpu,
-    /// The flex CPU backend.
+    /// The CPU (burn flex holds the model; inference runs on lungscope's CPU engine).
     Cpu,
 }
 
@@ -36,7 +37,7 @@ pub enum BackendKind {
     Gpu,
     /// A wgpu adapter that rasterises on the CPU (lavapipe, llvmpipe, WARP).
     SoftwareGpu,
-    /// The flex CPU backend.
+    /// The CPU.
     Cpu,
 }
 
@@ -47,7 +48,7 @@ pub struct SelectedDevice {
     pub device: Device,
     /// GPU, software GPU or CPU.
     pub kind: BackendKind,
-    /// One line for the user: `GPU: <adapter> (Vulkan)` or `CPU (flex backend, N threads)`.
+    /// One line for the user: `GPU: <adapter> (Vulkan)` or `CPU (N threads)`.
     pub description: String,
     /// Why the choice differs from the request (e.g. no GPU found, falling back to the CPU).
     pub notice: Option<String>,
@@ -99,15 +100,12 @@ pub fn probe_adapters() -> Vec<AdapterSummary> {
     std::panic::catch_unwind(probe).unwrap_or_default()
 }
 
-/// The flex CPU backend.
+/// The CPU device (burn flex).
 pub fn cpu_device() -> SelectedDevice {
     SelectedDevice {
         device: Device::flex(),
         kind: BackendKind::Cpu,
-        description: format!(
-            "CPU (flex backend, {} threads)",
-            rayon::current_num_threads()
-        ),
+        description: format!("CPU ({} threads)", rayon::current_num_threads()),
         notice: None,
     }
 }

@@ -10,6 +10,7 @@
 //! [`postprocess::finish`] cleans the masks in 3-D and splits the lungs.
 
 use super::SegError;
+use super::cpu_engine::CpuNet;
 use super::postprocess::{
     self, CleanupReport, HeadMapping, PostprocessConfig, ProbAccum, ProbStats, SliceDecoder,
     SliceMasks,
@@ -64,6 +65,17 @@ impl SliceOrder {
     }
 }
 
+/// Which code runs the network when the device is the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum CpuEngine {
+    /// lungscope's own channels-last engine ([`super::cpu_engine`]): the fast path.
+    #[default]
+    Native,
+    /// burn's flex backend (the code training uses), layer for layer as in training.
+    Flex,
+}
+
 /// Inference settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InferOptions {
@@ -73,6 +85,8 @@ pub struct InferOptions {
     pub post: PostprocessConfig,
     /// Processing order.
     pub order: SliceOrder,
+    /// The engine used on a CPU device (ignored on a GPU).
+    pub cpu_engine: CpuEngine,
 }
 
 impl Default for InferOptions {
@@ -81,6 +95,7 @@ impl Default for InferOptions {
             batch: 4,
             post: PostprocessConfig::default(),
             order: SliceOrder::Ascending,
+            cpu_engine: CpuEngine::default(),
         }
     }
 }
@@ -178,7 +193,12 @@ pub fn segment_volume(
     let total = order.len();
     let mut done = 0usize;
     let mut network_s = 0.0f64;
-    let mut pending: Option<(&[usize], Tensor<4>)> = None;
+    let native = if options.cpu_engine == CpuEngine::Native && *device == Device::flex() {
+        Some(CpuNet::from_model(&model.model, cfg)?)
+    } else {
+        None
+    };
+    let mut pending: Option<(&[usize], Output)> = None;
     let mut chunks = order.chunks(options.batch.max(1));
     loop {
         // Checked every round, also after the last submission: the results of one
@@ -192,7 +212,12 @@ pub fn segment_volume(
             Some(chunk) => {
                 let input = pre.batch_input(volume, chunk);
                 let t = Instant::now();
-                let probs = run_network(model, device, input, chunk.len())?;
+                let probs = match &native {
+                    Some(net) => Output::Ready(net.probabilities(&input, chunk.len())?),
+                    None => {
+                        Output::Device(Box::new(run_network(model, device, input, chunk.len())?))
+                    }
+                };
                 network_s += t.elapsed().as_secs_f64();
                 Some((chunk, probs))
             }
@@ -205,7 +230,10 @@ pub fn segment_volume(
             continue;
         };
         let t = Instant::now();
-        let data = read_back(probs)?;
+        let data = match probs {
+            Output::Ready(data) => data,
+            Output::Device(t) => read_back(*t)?,
+        };
         network_s += t.elapsed().as_secs_f64();
         let per_slice = mapping.channels * cfg.input_size * cfg.input_size;
         let decoded: Vec<SliceMasks> = data
@@ -247,6 +275,13 @@ pub fn segment_volume(
         elapsed_s: start.elapsed().as_secs_f64(),
         network_s,
     })
+}
+
+/// The probabilities of one batch: on the host already (CPU engine), or a tensor
+/// still to be read back from the device.
+enum Output {
+    Ready(Vec<f32>),
+    Device(Box<Tensor<4>>),
 }
 
 /// `[B, 1, S, S]` input → `[B, C, S, S]` probabilities (not yet read back).

@@ -5,6 +5,7 @@
 pub mod augment;
 pub mod clahe;
 pub mod corrections;
+pub mod cpu_engine;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -277,10 +277,10 @@ fn double_conv_params(cin: usize, cout: usize, bn: bool) -> usize {
 /// `Conv3x3 -> [BatchNorm] -> ReLU -> Conv3x3 -> [BatchNorm] -> ReLU`, "same" padding.
 #[derive(Module, Debug)]
 pub struct DoubleConv {
-    conv1: Conv2d,
-    bn1: Option<BatchNorm>,
-    conv2: Conv2d,
-    bn2: Option<BatchNorm>,
+    pub(crate) conv1: Conv2d,
+    pub(crate) bn1: Option<BatchNorm>,
+    pub(crate) conv2: Conv2d,
+    pub(crate) bn2: Option<BatchNorm>,
 }
 
 impl DoubleConv {
@@ -359,8 +359,8 @@ impl Upsample {
 /// first, as in the reference), DoubleConv.
 #[derive(Module, Debug)]
 pub struct UpBlock {
-    up: Upsample,
-    conv: DoubleConv,
+    pub(crate) up: Upsample,
+    pub(crate) conv: DoubleConv,
 }
 
 impl UpBlock {
@@ -377,8 +377,8 @@ impl UpBlock {
 /// The encoder shared by both networks: `inc` then `depth` x (max-pool, DoubleConv).
 #[derive(Module, Debug)]
 pub struct Encoder {
-    inc: DoubleConv,
-    downs: Vec<DoubleConv>,
+    pub(crate) inc: DoubleConv,
+    pub(crate) downs: Vec<DoubleConv>,
     pool: MaxPool2d,
 }
 
@@ -410,10 +410,10 @@ impl Encoder {
 /// The classic U-Net.
 #[derive(Module, Debug)]
 pub struct Unet {
-    encoder: Encoder,
+    pub(crate) encoder: Encoder,
     /// Decoder blocks from the deepest level up (`ups[0]` works at `S / 2^(depth-1)`).
-    ups: Vec<UpBlock>,
-    outc: Conv2d,
+    pub(crate) ups: Vec<UpBlock>,
+    pub(crate) outc: Conv2d,
 }
 
 impl Unet {
@@ -447,10 +447,10 @@ impl Unet {
 /// earlier nodes of its level and the upsampled node `X(i+1, j-1)`; the head reads `X(0, depth)`.
 #[derive(Module, Debug)]
 pub struct UnetPlusPlus {
-    encoder: Encoder,
+    pub(crate) encoder: Encoder,
     /// Nodes in order `j = 1..=depth`, then `i = 0..=depth-j`.
-    nodes: Vec<UpBlock>,
-    outc: Conv2d,
+    pub(crate) nodes: Vec<UpBlock>,
+    pub(crate) outc: Conv2d,
     depth: usize,
 }
 
@@ -491,7 +491,7 @@ impl UnetPlusPlus {
 }
 
 /// `(i, j)` of the U-Net++ decoder nodes in construction order.
-fn node_positions(depth: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(crate) fn node_positions(depth: usize) -> impl Iterator<Item = (usize, usize)> {
     (1..=depth).flat_map(move |j| (0..=depth - j).map(move |i| (i, j)))
 }
 

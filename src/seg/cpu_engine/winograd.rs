@@ -1,0 +1,244 @@
+//! Winograd F(2×2, 3×3) convolution (Lavin & Gray 2016) on channels-last maps:
+//! every 2×2 block of output pixels comes from a 4×4 input patch with 16
+//! element-wise products per channel pair instead of 36, i.e. 2.25× fewer
+//! multiplications than the direct 3×3 convolution. The products of all tiles
+//! of a block form 16 independent GEMMs `[tiles, C_in] × [C_in, C_out]`.
+//!
+//! Transforms (`d` input patch, `g` 3×3 kernel, `m` products):
+//! `V = Bᵀ d B`, `U = G g Gᵀ`, `Y = Aᵀ (Σ_ci U ⊙ V) A` with
+//! `Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],[0,1,0,−1]]`,
+//! `G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]]`, `Aᵀ = [[1,1,1,0],[0,1,−1,−1]]`.
+//! The transforms only add, subtract and halve, so the result matches the
+//! direct convolution to float rounding.
+
+use std::cell::RefCell;
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::matmul;
+
+thread_local! {
+    /// Transformed inputs `V` and products `M` of the block a thread works on.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Bytes of the transformed inputs and products of one block of tiles.
+const BLOCK_BYTES: usize = 1 << 20;
+/// Fewest tiles per block (the GEMMs' row count).
+const MIN_BLOCK_TILES: usize = 96;
+
+/// 3×3 kernels (BatchNorm folded) in the Winograd domain.
+#[derive(Debug, Clone)]
+pub(super) struct Winograd3 {
+    pub(super) cin: usize,
+    pub(super) cout: usize,
+    /// `[16, cin, cout]`: `U = G g Gᵀ`, element `ξ = 4·i + j`.
+    u: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Winograd3 {
+    /// From weights `[9·cin, cout]` (row `(ky·3 + kx)·cin + ci`) and a bias.
+    pub(super) fn new(cin: usize, cout: usize, w: &[f32], b: &[f32]) -> Self {
+        let mut u = vec![0.0f32; 16 * cin * cout];
+        for ci in 0..cin {
+            for co in 0..cout {
+                let g = |ky: usize, kx: usize| w[((ky * 3 + kx) * cin + ci) * cout + co];
+                // t = G g  (4×3)
+                let mut t = [[0.0f32; 3]; 4];
+                for kx in 0..3 {
+                    let (g0, g1, g2) = (g(0, kx), g(1, kx), g(2, kx));
+                    let col = [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2];
+                    for (row, v) in t.iter_mut().zip(col) {
+                        row[kx] = v;
+                    }
+                }
+                // U = t Gᵀ  (4×4)
+                for (i, row) in t.iter().enumerate() {
+                    let [t0, t1, t2] = *row;
+                    let vals = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2];
+                    for (j, v) in vals.into_iter().enumerate() {
+                        u[((4 * i + j) * cin + ci) * cout + co] = v;
+                    }
+                }
+            }
+        }
+        Self {
+            cin,
+            cout,
+            u,
+            b: b.to_vec(),
+        }
+    }
+
+    /// `[n, h, w, cin] → [n, h, w, cout]` (data only), padding 1, bias, ReLU.
+    /// `h` and `w` must be even (every level of the networks here is).
+    pub(super) fn forward(&self, x: &[f32], n: usize, h: usize, w: usize) -> Vec<f32> {
+        assert!(
+            h.is_multiple_of(2) && w.is_multiple_of(2),
+            "Winograd tiles need even sizes"
+        );
+        let (cin, cout) = (self.cin, self.cout);
+        let tx = w / 2;
+        let tile_rows = n * h / 2;
+        let per_tile = 16 * 4 * (cin + cout);
+        let block_tiles = (BLOCK_BYTES / per_tile).max(MIN_BLOCK_TILES);
+        let rows_per_block = (block_tiles / tx).clamp(1, tile_rows.max(1));
+        let blocks = tile_rows.div_ceil(rows_per_block);
+        let threads = rayon::current_num_threads();
+        let inner = if blocks < 2 * threads {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        let mut out = vec![0.0f32; n * h * w * cout];
+        // A block is a run of whole tile rows: its output is one contiguous run of
+        // pixel rows.
+        out.par_chunks_mut(rows_per_block * 2 * w * cout)
+            .enumerate()
+            .for_each(|(bi, dst)| {
+                let tn = dst.len() / (4 * cout);
+                let t0 = bi * rows_per_block * tx;
+                // Per-thread scratch, reused across blocks and layers (a fresh pair
+                // if this thread is already inside a block: rayon may run another
+                // block here while a GEMM waits for its helpers).
+                SCRATCH.with(|cell| {
+                    let mut fresh = (Vec::new(), Vec::new());
+                    let mut guard = cell.try_borrow_mut();
+                    let (v, m) = match guard.as_deref_mut() {
+                        Ok(pair) => pair,
+                        Err(_) => &mut fresh,
+                    };
+                    // Every element is written below before it is read.
+                    v.resize(16 * tn * cin, 0.0);
+                    m.resize(16 * tn * cout, 0.0);
+                    self.input_transform(x, h, w, t0, tn, v);
+                    for xi in 0..16 {
+                        matmul(
+                            &mut m[xi * tn * cout..][..tn * cout],
+                            &v[xi * tn * cin..][..tn * cin],
+                            &self.u[xi * cin * cout..][..cin * cout],
+                            tn,
+                            cin,
+                            cout,
+                            inner,
+                        );
+                    }
+                    self.output_transform(&m[..16 * tn * cout], w, dst);
+                });
+            });
+        out
+    }
+
+    /// `V = Bᵀ d B` of tiles `t0 .. t0 + tn` into `v` `[16, tn, cin]`.
+    fn input_transform(&self, x: &[f32], h: usize, w: usize, t0: usize, tn: usize, v: &mut [f32]) {
+        let c = self.cin;
+        let (ty, tx) = (h / 2, w / 2);
+        let zeros = vec![0.0f32; c];
+        let mut t = vec![0.0f32; 16 * c]; // Bᵀ d: row i, column j at (4i + j)·c
+        for k in 0..tn {
+            let g = t0 + k;
+            let (img, r) = (g / (ty * tx), g % (ty * tx));
+            let (y0, x0) = (2 * (r / tx) as isize - 1, 2 * (r % tx) as isize - 1);
+            let px = |dy: usize, dx: usize| -> &[f32] {
+                let (yy, xx) = (y0 + dy as isize, x0 + dx as isize);
+                if yy < 0 || xx < 0 || yy >= h as isize || xx >= w as isize {
+                    &zeros
+                } else {
+                    &x[((img * h + yy as usize) * w + xx as usize) * c..][..c]
+                }
+            };
+            // t = Bᵀ d (combines rows of the patch), column by column.
+            for col in 0..4 {
+                let (d0, d1, d2, d3) = (px(0, col), px(1, col), px(2, col), px(3, col));
+                let (r0, rest) = t.split_at_mut(4 * c);
+                let (r1, rest) = rest.split_at_mut(4 * c);
+                let (r2, r3) = rest.split_at_mut(4 * c);
+                sub(&mut r0[col * c..][..c], d0, d2);
+                add(&mut r1[col * c..][..c], d1, d2);
+                sub(&mut r2[col * c..][..c], d2, d1);
+                sub(&mut r3[col * c..][..c], d1, d3);
+            }
+            // V = t B (combines columns), straight into the 16 planes.
+            for i in 0..4 {
+                let row = &t[i * 4 * c..][..4 * c];
+                let (a0, a1, a2, a3) =
+                    (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
+                let plane = |j: usize| (4 * i + j) * tn + k;
+                sub(&mut v[plane(0) * c..][..c], a0, a2);
+                add(&mut v[plane(1) * c..][..c], a1, a2);
+                sub(&mut v[plane(2) * c..][..c], a2, a1);
+                sub(&mut v[plane(3) * c..][..c], a1, a3);
+            }
+        }
+    }
+
+    /// `Y = Aᵀ m A` + bias, ReLU, from `m` `[16, tn, cout]` into `dst`, the output
+    /// rows of those tiles (`tn / (w/2)` tile rows).
+    fn output_transform(&self, m: &[f32], w: usize, dst: &mut [f32]) {
+        let c = self.cout;
+        let tn = m.len() / (16 * c);
+        let tx = w / 2;
+        let mut s = vec![0.0f32; 8 * c]; // Aᵀ m: row i, column j at (4i + j)·c
+        for k in 0..tn {
+            let (y0, x0) = (2 * (k / tx), 2 * (k % tx));
+            let at = |xi: usize| &m[(xi * tn + k) * c..][..c];
+            let (s0, s1) = s.split_at_mut(4 * c);
+            for j in 0..4 {
+                let (m0, m1, m2, m3) = (at(j), at(4 + j), at(8 + j), at(12 + j));
+                sum3(&mut s0[j * c..][..c], m0, m1, m2);
+                diff3(&mut s1[j * c..][..c], m1, m2, m3);
+            }
+            for i in 0..2 {
+                let row = &s[i * 4 * c..][..4 * c];
+                let (r0, r1, r2, r3) =
+                    (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
+                let base = ((y0 + i) * w + x0) * c;
+                let (left, right) = dst[base..base + 2 * c].split_at_mut(c);
+                sum3_bias_relu(left, r0, r1, r2, &self.b);
+                diff3_bias_relu(right, r1, r2, r3, &self.b);
+            }
+        }
+    }
+}
+
+// Element-wise kernels over one pixel's channels (iterator zips, so they vectorise).
+
+fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+        *o = x + y;
+    }
+}
+
+fn sub(out: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+        *o = x - y;
+    }
+}
+
+/// `a + b + c`.
+fn sum3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+    for (((o, x), y), z) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = x + y + z;
+    }
+}
+
+/// `a − b − c`.
+fn diff3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+    for (((o, x), y), z) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = x - y - z;
+    }
+}
+
+fn sum3_bias_relu(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], bias: &[f32]) {
+    for ((((o, x), y), z), bb) in out.iter_mut().zip(a).zip(b).zip(c).zip(bias) {
+        *o = (x + y + z + bb).max(0.0);
+    }
+}
+
+fn diff3_bias_relu(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], bias: &[f32]) {
+    for ((((o, x), y), z), bb) in out.iter_mut().zip(a).zip(b).zip(c).zip(bias) {
+        *o = (x - y - z + bb).max(0.0);
+    }
+}
