@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::matmul;
+use super::layers::matmul;
 
 thread_local! {
     /// Transformed inputs `V` and products `M` of the block a thread works on.
