@@ -18,6 +18,7 @@ pub mod commands;
 pub mod compute;
 pub mod edit_guard;
 pub mod edit_state;
+pub mod edit_tool;
 pub mod edit_ui;
 pub mod export;
 pub mod figures;

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod header;
+mod inflate;
 pub mod qform;
 pub mod read;
 pub mod write;

@@ -14,6 +14,7 @@
 
 use super::error::NiftiError;
 use super::header::{self, Header, datatype_info};
+use super::inflate::inflate_one_shot;
 use crate::mask::LabelMask;
 use crate::volume::{Geometry, Volume, VolumeInfo, Voxels};
 use std::fs::File;
@@ -24,7 +25,7 @@ use std::path::Path;
 const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// Voxels as read, before scaling to HU.
-enum Payload {
+pub(super) enum Payload {
     /// int16 voxels in native byte order.
     I16(Vec<i16>),
     /// Voxel bytes in file byte order.
@@ -373,52 +374,6 @@ fn read_gzip(file: File, file_len: u64, path: &Path) -> Result<(Header, Payload)
     Ok((hdr, payload))
 }
 
-/// Inflates the whole stream with libdeflate into the final buffer and shifts the
-/// header out. `None` if libdeflate refuses (the caller then streams and reports
-/// the exact problem).
-fn inflate_one_shot(comp: &[u8], hdr: &Header, total: usize, data_len: usize) -> Option<Payload> {
-    let off = hdr.vox_offset as usize;
-    let mut d = libdeflater::Decompressor::new();
-    if hdr.datatype == 4 && off.is_multiple_of(2) {
-        let mut v = vec![0i16; total.div_ceil(2)];
-        prefault(bytemuck::cast_slice_mut(v.as_mut_slice()));
-        let t = std::time::Instant::now();
-        let n = d
-            .gzip_decompress(comp, bytemuck::cast_slice_mut(v.as_mut_slice()))
-            .ok()?;
-        if n < off + data_len {
-            return None;
-        }
-        let t2 = std::time::Instant::now();
-        v.copy_within(off / 2..off / 2 + data_len / 2, 0);
-        tracing::debug!(
-            "inflate {:.1} ms, header shift {:.1} ms",
-            (t2 - t).as_secs_f64() * 1e3,
-            t2.elapsed().as_secs_f64() * 1e3
-        );
-        v.truncate(data_len / 2);
-        v.shrink_to_fit();
-        Some(Payload::I16(v))
-    } else {
-        let mut v = vec![0u8; total];
-        prefault(&mut v);
-        let n = d.gzip_decompress(comp, &mut v).ok()?;
-        if n < off + data_len {
-            return None;
-        }
-        v.copy_within(off..off + data_len, 0);
-        v.truncate(data_len);
-        v.shrink_to_fit();
-        if hdr.datatype == 4 {
-            // odd vox_offset: realign into an i16 buffer
-            let mut out = vec![0i16; data_len / 2];
-            bytemuck::cast_slice_mut::<i16, u8>(&mut out).copy_from_slice(&v);
-            return Some(Payload::I16(out));
-        }
-        Some(Payload::Bytes(v))
-    }
-}
-
 /// Converts raw voxels to HU storage, applying slope/intercept.
 fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxels {
     let (slope, inter) = (hdr.slope, hdr.inter);
@@ -569,38 +524,4 @@ fn convert(
     } else {
         Voxels::F32(bytes.chunks_exact(width).map(|c| value(c) as f32).collect())
     }
-}
-
-/// Asks the kernel for transparent huge pages (2 MiB) for a large fresh buffer: a few
-/// dozen page faults instead of tens of thousands. Only a hint: ignored where the
-/// kernel does not offer them.
-#[cfg(target_os = "linux")]
-fn advise_huge_pages(buf: &mut [u8]) {
-    const HUGE: usize = 2 << 20;
-    let start = buf.as_mut_ptr() as usize;
-    let first = start.next_multiple_of(HUGE);
-    let end = (start + buf.len()) / HUGE * HUGE;
-    if end > first {
-        // SAFETY: the range lies inside `buf`, which this function borrows mutably;
-        // MADV_HUGEPAGE changes how pages are backed, never their contents.
-        unsafe {
-            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge_pages(_buf: &mut [u8]) {}
-
-/// Touches every page of a fresh (lazily zeroed) buffer on all cores, so that the
-/// single-threaded inflate that follows does not take ~40 000 page faults itself.
-fn prefault(buf: &mut [u8]) {
-    use rayon::prelude::*;
-    const PAGE: usize = 4096;
-    advise_huge_pages(buf);
-    buf.par_chunks_mut(8 << 20).for_each(|chunk| {
-        for page in chunk.chunks_mut(PAGE) {
-            page[0] = std::hint::black_box(0);
-        }
-    });
 }

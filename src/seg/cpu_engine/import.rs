@@ -136,9 +136,13 @@ fn transpose2(deconv: &ConvTranspose2d) -> Result<Up, SegError> {
         }
     }
     Ok(Up::Transpose {
-        cin,
         cout,
-        w: out,
+        blocks: Conv1 {
+            cin,
+            cout: 4 * cout,
+            w: out,
+            b: Vec::new(),
+        },
         b,
     })
 }

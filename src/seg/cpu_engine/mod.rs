@@ -123,11 +123,11 @@ struct DoubleConv3 {
 
 #[derive(Debug, Clone)]
 enum Up {
-    /// `w`: `[cin, 4·cout]`, column `(a·2 + b)·cout + co` for output offset `(a, b)`.
+    /// `blocks`: `[cin, 4·cout]` weights (column `(a·2 + b)·cout + co` for output offset
+    /// `(a, b)`, no bias); `b`: the `cout` biases, added when scattering.
     Transpose {
-        cin: usize,
         cout: usize,
-        w: Vec<f32>,
+        blocks: Conv1,
         b: Vec<f32>,
     },
     Bilinear(Conv1),
@@ -345,17 +345,10 @@ impl Node {
 impl Up {
     fn forward(&self, x: &Fmap) -> Fmap {
         match self {
-            Up::Transpose { cin, cout, w, b } => {
-                debug_assert_eq!(x.c, *cin);
-                let (cin, cout) = (*cin, *cout);
+            Up::Transpose { cout, blocks, b } => {
+                let cout = *cout;
                 // [n·h·w, cin] × [cin, 4·cout]: every input pixel's 2×2 output block.
-                let blocks = Conv1 {
-                    cin,
-                    cout: 4 * cout,
-                    w: w.clone(),
-                    b: Vec::new(),
-                }
-                .matmul_only(x);
+                let blocks = blocks.matmul_only(x);
                 let mut out = Fmap::zeros(x.n, 2 * x.h, 2 * x.w, cout);
                 let ow = 2 * x.w;
                 out.data
