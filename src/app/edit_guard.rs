@@ -84,7 +84,7 @@ pub fn default_mask_path(source: &Path) -> PathBuf {
     let lower = name.to_lowercase();
     let stem = if lower.ends_with(".nii.gz") {
         &name[..name.len() - 7]
-    } else if lower.ends_with(".nii") {
+    } else if lower.ends_with(".nii") || lower.ends_with(".dcm") {
         &name[..name.len() - 4]
     } else {
         name.as_str()
@@ -394,6 +394,10 @@ mod tests {
         assert_eq!(
             default_mask_path(Path::new("/d/A.NII")),
             PathBuf::from("/d/A_seg.nii.gz")
+        );
+        assert_eq!(
+            default_mask_path(Path::new("/d/slice.dcm")),
+            PathBuf::from("/d/slice_seg.nii.gz")
         );
         assert_eq!(
             with_nifti_extension(PathBuf::from("/d/mask")),

@@ -1,6 +1,10 @@
-//! Loading NIfTI files in the background and deciding what each file is.
+//! Loading NIfTI files, DICOM files and DICOM folders in the background and
+//! deciding what each file is.
 //!
 //! Rules (the first matching one applies), for each file in order:
+//! 0. A folder or a DICOM file (not opened as a mask) is a volume, read by
+//!    `io::open_volume` (a folder with several series is refused with their list);
+//!    several DICOM files opened together are read as one series.
 //! 1. No volume yet (neither loaded nor earlier in this batch): the file is the volume.
 //! 2. Opened as a mask explicitly: `io::read_mask(path, Some(grid))`; a file on
 //!    another grid is refused with that function's message.
@@ -62,7 +66,24 @@ pub enum Loaded {
 
 /// Loads the files of `request`, sending one [`Loaded`] per file. Failures of
 /// single files are sent as [`Loaded::Failed`] and do not stop the batch.
+/// Several DICOM files opened together are one series: one volume.
 pub fn load_files(request: LoadRequest, ctx: &JobContext<Loaded>) -> anyhow::Result<()> {
+    if is_dicom_set(&request) {
+        ctx.set_progress(0.0, format!("Reading {} DICOM files", request.paths.len()));
+        let item = match io::dicom::read_dicom_files(&request.paths, None) {
+            Ok(v) => {
+                let folder = v.info.path.clone().unwrap_or_default();
+                volume_item(v, &folder)
+            }
+            Err(e) => Loaded::Failed {
+                path: request.paths[0].clone(),
+                message: e.to_string(),
+            },
+        };
+        ctx.send(item);
+        ctx.set_progress(1.0, "Done");
+        return Ok(());
+    }
     let mut grid = request.grid;
     let n = request.paths.len().max(1);
     for (i, path) in request.paths.into_iter().enumerate() {
@@ -78,6 +99,16 @@ pub fn load_files(request: LoadRequest, ctx: &JobContext<Loaded>) -> anyhow::Res
     Ok(())
 }
 
+/// True if the request is several DICOM files (not folders), opened as a volume.
+pub fn is_dicom_set(request: &LoadRequest) -> bool {
+    !request.as_masks
+        && request.paths.len() > 1
+        && request
+            .paths
+            .iter()
+            .all(|p| p.is_file() && io::is_dicom_path(p))
+}
+
 /// Decides what one file is and reads it (see the module rules).
 pub fn load_one(path: &Path, grid: Option<&Geometry>, as_mask: bool) -> Loaded {
     let failed = |e: &dyn std::fmt::Display| Loaded::Failed {
@@ -87,6 +118,9 @@ pub fn load_one(path: &Path, grid: Option<&Geometry>, as_mask: bool) -> Loaded {
     let Some(grid) = grid else {
         return read_volume(path);
     };
+    if !as_mask && io::is_dicom_path(path) {
+        return read_volume(path);
+    }
     if as_mask {
         return match io::read_mask(path, Some(grid)) {
             Ok(m) => mask_item(m, path),
@@ -124,7 +158,7 @@ pub fn load_one(path: &Path, grid: Option<&Geometry>, as_mask: bool) -> Loaded {
 }
 
 fn read_volume(path: &Path) -> Loaded {
-    match io::read_volume(path) {
+    match io::open_volume(path, None) {
         Ok(v) => volume_item(v, path),
         Err(e) => Loaded::Failed {
             path: path.to_path_buf(),

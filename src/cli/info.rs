@@ -1,4 +1,4 @@
-//! `lungscope info FILE...`: what is in a NIfTI file.
+//! `lungscope info FILE...`: what is in a NIfTI file, a DICOM file or a DICOM folder.
 
 use crate::io;
 use crate::volume::{HuCheck, IntensityStats, Volume};
@@ -9,9 +9,13 @@ use std::process::ExitCode;
 /// Arguments of `lungscope info`.
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {
-    /// NIfTI files (.nii or .nii.gz).
+    /// NIfTI files (.nii or .nii.gz), DICOM files or folders of DICOM files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// For a DICOM folder with several series: the one to describe (its index in
+    /// the listing, or its SeriesInstanceUID).
+    #[arg(long, value_name = "INDEX|UID")]
+    pub series: Option<io::SeriesChoice>,
     /// Print one JSON object per file (an array) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -22,7 +26,7 @@ pub struct InfoArgs {
 pub struct FileInfo {
     /// The file.
     pub path: PathBuf,
-    /// NIfTI version (1 or 2).
+    /// NIfTI version (1 or 2); 0 for DICOM.
     pub nifti_version: u8,
     /// Voxels along i, j, k.
     pub dims: [usize; 3],
@@ -50,10 +54,24 @@ pub struct FileInfo {
     pub description: String,
     /// Non-fatal findings.
     pub warnings: Vec<String>,
+    /// For DICOM inputs: the series found (the volume is the chosen one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<io::SeriesSummary>,
 }
 
 /// Reads one file and gathers its facts.
 pub fn file_info(path: &Path) -> Result<FileInfo, io::NiftiError> {
+    file_info_series(path, None)
+}
+
+/// [`file_info`] with a series choice for DICOM folders.
+pub fn file_info_series(
+    path: &Path,
+    series: Option<&io::SeriesChoice>,
+) -> Result<FileInfo, io::NiftiError> {
+    if io::is_dicom_path(path) {
+        return dicom_info(path, series);
+    }
     let header = io::read_header(path)?;
     let volume: Volume = io::read_volume(path)?;
     Ok(FileInfo {
@@ -72,7 +90,46 @@ pub fn file_info(path: &Path) -> Result<FileInfo, io::NiftiError> {
         hu: volume.hu_check(),
         description: volume.info.description.clone(),
         warnings: volume.info.warnings.clone(),
+        series: Vec::new(),
     })
+}
+
+/// Facts of a DICOM file or folder: its series and the chosen one's volume.
+fn dicom_info(path: &Path, series: Option<&io::SeriesChoice>) -> Result<FileInfo, io::NiftiError> {
+    let list = io::list_series(path)?;
+    let volume = io::open_volume(path, series)?;
+    Ok(FileInfo {
+        path: path.to_path_buf(),
+        nifti_version: 0,
+        dims: volume.geometry.dims,
+        volumes: 1,
+        spacing_mm: volume.geometry.spacing,
+        datatype: volume.info.file_datatype.clone(),
+        storage: volume.voxels.storage_name().to_string(),
+        orientation: volume.geometry.orientation_string(),
+        affine_source: "DICOM ImagePositionPatient / ImageOrientationPatient".into(),
+        affine: volume.geometry.affine,
+        scaling: [1.0, 0.0],
+        intensity: volume.stats(),
+        hu: volume.hu_check(),
+        description: volume.info.description.clone(),
+        warnings: volume.info.warnings.clone(),
+        series: list,
+    })
+}
+
+/// The series listing of a DICOM folder that holds several (and no choice).
+fn series_listing(path: &Path) -> Option<String> {
+    let list = io::list_series(path).ok().filter(|l| l.len() > 1)?;
+    let mut s = format!(
+        "{}\n  {} series (choose one with --series INDEX|UID):\n",
+        path.display(),
+        list.len()
+    );
+    for l in &list {
+        s += &format!("  {}\n", l.line());
+    }
+    Some(s)
 }
 
 /// Runs the command: every file is reported; a bad file prints a one-line error
@@ -81,7 +138,18 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut infos = Vec::new();
     for path in &args.files {
-        match file_info(path) {
+        if args.series.is_none()
+            && path.is_dir()
+            && let Some(listing) = series_listing(path)
+        {
+            if args.json {
+                eprint!("{listing}");
+            } else {
+                print!("{listing}");
+            }
+            continue;
+        }
+        match file_info_series(path, args.series.as_ref()) {
             Ok(info) => {
                 if !args.json {
                     print!("{}", format_text(&info));
@@ -126,10 +194,14 @@ pub fn format_text(i: &FileInfo) -> String {
         f(i.spacing_mm[1]),
         f(i.spacing_mm[2])
     );
-    s += &format!(
-        "  datatype     {} (NIfTI-{}), stored as {}, slope {} inter {}\n",
-        i.datatype, i.nifti_version, i.storage, i.scaling[0], i.scaling[1]
-    );
+    if i.nifti_version == 0 {
+        s += &format!("  datatype     {}, stored as {}\n", i.datatype, i.storage);
+    } else {
+        s += &format!(
+            "  datatype     {} (NIfTI-{}), stored as {}, slope {} inter {}\n",
+            i.datatype, i.nifti_version, i.storage, i.scaling[0], i.scaling[1]
+        );
+    }
     s += &format!(
         "  orientation  {} (from {})\n",
         i.orientation, i.affine_source
@@ -158,6 +230,9 @@ pub fn format_text(i: &FileInfo) -> String {
     }
     for w in &i.warnings {
         s += &format!("  warning      {w}\n");
+    }
+    for l in &i.series {
+        s += &format!("  series       {}\n", l.line());
     }
     s
 }

@@ -150,6 +150,9 @@ pub enum NiftiError {
         /// The output file.
         path: PathBuf,
     },
+    /// A DICOM input that could not be read (see [`super::dicom::DicomError`]).
+    #[error(transparent)]
+    Dicom(#[from] super::dicom::DicomError),
 }
 
 impl NiftiError {

@@ -1,13 +1,17 @@
-//! File input/output: NIfTI-1/NIfTI-2 volumes and label masks.
+//! File input/output: NIfTI-1/NIfTI-2 volumes and label masks, DICOM volumes.
 
+pub mod dicom;
 pub mod error;
 pub mod header;
 mod inflate;
+pub mod open;
 pub mod qform;
 pub mod read;
 pub mod write;
 
+pub use dicom::{DicomError, SeriesChoice, SeriesSummary, list_series};
 pub use error::NiftiError;
 pub use header::Header;
+pub use open::{is_dicom_path, open_volume};
 pub use read::{read_header, read_mask, read_volume};
 pub use write::{write_mask, write_volume};

@@ -44,14 +44,19 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
-    /// Hashes a file; the stamp keeps only its name.
+    /// Hashes a file (or a folder, such as a DICOM series: see
+    /// [`sha256_folder`]); the stamp keeps only its name.
     pub fn of(path: &Path) -> Result<Self, ReportError> {
         Ok(Self {
             name: path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: sha256_file(path)?,
+            sha256: if path.is_dir() {
+                sha256_folder(path)?
+            } else {
+                sha256_file(path)?
+            },
         })
     }
 }
@@ -123,6 +128,38 @@ pub fn sha256_file(path: &Path) -> Result<String, ReportError> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// SHA-256 of a folder's regular files, found recursively: the hash of the sorted
+/// list of `relative path NUL file hash NL` lines, so renaming, adding, removing or
+/// changing any file changes it. Symbolic links are not followed.
+pub fn sha256_folder(dir: &Path) -> Result<String, ReportError> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| ReportError::io("list", &d, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ReportError::io("list", &d, e))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| ReportError::io("list", entry.path(), e))?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    let mut h = Sha256::new();
+    for f in &files {
+        let rel = f.strip_prefix(dir).unwrap_or(f);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0u8]);
+        h.update(sha256_file(f)?.as_bytes());
+        h.update(b"\n");
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// The current time, UTC, as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
@@ -157,6 +194,27 @@ pub fn format_utc(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folder_hash_follows_names_and_contents() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("a.dcm"), b"one").expect("write");
+        std::fs::write(dir.path().join("sub/b.dcm"), b"two").expect("write");
+        let first = sha256_folder(dir.path()).expect("hash");
+        assert_eq!(first, sha256_folder(dir.path()).expect("hash"), "stable");
+        std::fs::write(dir.path().join("sub/b.dcm"), b"TWO").expect("write");
+        let changed = sha256_folder(dir.path()).expect("hash");
+        assert_ne!(first, changed, "a changed file changes the hash");
+        std::fs::rename(dir.path().join("a.dcm"), dir.path().join("c.dcm")).expect("mv");
+        assert_ne!(
+            changed,
+            sha256_folder(dir.path()).expect("hash"),
+            "a rename too"
+        );
+        let stamp = FileStamp::of(dir.path()).expect("stamp of a folder");
+        assert_eq!(stamp.sha256.len(), 64);
+    }
 
     #[test]
     fn utc_formatting() {
