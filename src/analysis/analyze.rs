@@ -3,6 +3,7 @@
 use super::AnalysisError;
 use super::hu::{HuFigures, hu_figures};
 use super::quantify::{Quantities, SliceZoneCounts, Zone, quantify};
+use super::scope::{self, Scope};
 use super::segmentation::{Segmentation, SegmentationNotes};
 use super::severity::Severity;
 use crate::mask::LabelMask;
@@ -37,6 +38,9 @@ pub struct Analysis {
     pub key_slices: Vec<KeySlice>,
     /// What was noticed building the input.
     pub notes: SegmentationNotes,
+    /// Whether the infection % stands (see [`super::scope`]); reports and the
+    /// viewer give no percentage or severity score when it does not.
+    pub scope: Scope,
 }
 
 /// Analyses a segmentation, with the CT volume for HU figures and a lobe mask
@@ -59,6 +63,7 @@ pub fn analyze(
         severity,
         hu,
         notes: seg.notes.clone(),
+        scope: scope::assess(seg, volume, !seg.notes.no_lung_label),
     })
 }
 

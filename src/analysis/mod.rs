@@ -3,11 +3,14 @@
 
 pub mod analyze;
 pub mod components;
+pub mod distance;
 pub mod hu;
 pub mod lungs;
 mod midline;
 pub mod phantom;
+pub mod physics;
 pub mod quantify;
+pub mod scope;
 pub mod segmentation;
 pub mod severity;
 
@@ -18,9 +21,11 @@ pub use lungs::{
     LungSplit, SplitInfo, SplitMethod, SplitOptions, body_center_x_mm, split_label_mask,
     split_left_right,
 };
+pub use physics::{PhysicsConfig, PhysicsReport};
 pub use quantify::{
     Amounts, InfectionCounts, Quantities, Side, Zone, ZoneFigures, count_infection,
 };
+pub use scope::{Scope, ScopeProblem, ScopeStatus};
 pub use segmentation::{INFECTED, Segmentation, SegmentationNotes};
 pub use severity::{Lobe, LobeScore, LobeSource, Severity, band_score};
 

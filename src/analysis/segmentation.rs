@@ -38,6 +38,12 @@ pub struct SegmentationNotes {
     /// The labels are used as given; the report warns.
     #[serde(default)]
     pub lung_labels_look_swapped: bool,
+    /// Set by a caller that knows the masks hold infection but no lung (the
+    /// viewer showing only an infection mask): every labelled voxel was counted as
+    /// lung, so the infection % is meaningless. A label map of label 3 alone is
+    /// otherwise valid (infection lies inside the lung: all of the lung infected).
+    #[serde(default)]
+    pub no_lung_label: bool,
 }
 
 /// Lung voxels with their side and infection state.

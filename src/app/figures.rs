@@ -217,7 +217,12 @@ impl AppState {
                 body_center_x_mm: analysis::body_center_x_mm(&volume),
                 ..SplitOptions::default()
             };
-            let segmentation = Segmentation::from_label_map(&map, &options)?;
+            let mut segmentation = Segmentation::from_label_map(&map, &options)?;
+            // Infection without any lung label, and no model result among the
+            // shown layers (a model's label 3 is infected lung): the masks hold
+            // no lungs to measure against.
+            segmentation.notes.no_lung_label =
+                !lung_labelled && layers.iter().all(|l| l.model.is_none());
             ctx.check_cancelled()?;
             ctx.set_progress(-1.0, "measuring");
             let analysis = analysis::analyze(&segmentation, Some(&volume), None)?;

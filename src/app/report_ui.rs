@@ -50,13 +50,38 @@ fn figures_ui(ui: &mut egui::Ui, f: &Figures) {
     let names: Vec<&str> = f.layers.iter().map(|l| l.name.as_str()).collect();
     ui.label(RichText::new(format!("Measured: {}", names.join(" + "))).small())
         .on_hover_text("The visible mask layers, as the overlay shows them");
-    if !f.lung_labelled {
+    let scope = &f.analysis.scope;
+    if !scope.infection_percent_valid {
+        // No headline percentage or severity score that does not stand: say what
+        // is missing instead, and show only the lung volumes.
         ui.label(
-            RichText::new(
-                "No lung label (1, 2) in the shown masks: every labelled voxel counts as lung. \
-                 Show the lung mask or segment the volume.",
-            )
-            .color(WARN),
+            RichText::new("Infection % not given")
+                .size(18.0)
+                .strong()
+                .color(WARN),
+        );
+        ui.label(RichText::new(format!("Out of scope: {}", scope.message)).color(WARN));
+        let q = &f.analysis.quantities;
+        if scope.problem == Some(crate::analysis::ScopeProblem::NoLungLabel) {
+            ui.label(format!(
+                "Labelled (no lung label): {:.1} mL",
+                q.total.lung_ml
+            ));
+        } else {
+            ui.label(format!(
+                "Lung labelled: {:.1} mL (left {:.1}, right {:.1})",
+                q.total.lung_ml, q.left.lung_ml, q.right.lung_ml
+            ));
+        }
+        hu_ui(ui, &f.analysis.hu);
+        notes_ui(ui, f);
+        return;
+    }
+    if scope.status == crate::analysis::ScopeStatus::Partial {
+        ui.label(
+            RichText::new(format!("Partial: {}", scope.message))
+                .small()
+                .color(WARN),
         );
     }
     let q = &f.analysis.quantities;

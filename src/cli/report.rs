@@ -12,8 +12,11 @@ use std::process::ExitCode;
 /// Arguments of `lungscope report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// The CT volume (.nii or .nii.gz).
+    /// The CT volume (.nii or .nii.gz, a DICOM file or a folder of DICOM files).
     pub volume: PathBuf,
+    /// For a DICOM folder with several series: the one to read (index or UID).
+    #[arg(long, value_name = "INDEX|UID")]
+    pub series: Option<io::SeriesChoice>,
     /// Label map on the volume's grid: 1 left lung, 2 right lung, 3 infection.
     #[arg(long, required_unless_present = "lung", conflicts_with_all = ["lung", "infection"])]
     pub seg: Option<PathBuf>,
@@ -49,20 +52,33 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let q = &a.quantities;
     // A closed stdout (e.g. piped into `head`) is not an error of the report.
     let mut stdout = std::io::stdout();
-    let _ = writeln!(
-        stdout,
-        "{}: infection {:.2} % of {:.1} mL lung (left {:.2} %, right {:.2} %), severity {}/25{}",
-        report.header.file_name,
-        q.total.infection_percent,
-        q.total.lung_ml,
-        q.left.infection_percent,
-        q.right.infection_percent,
-        a.severity.total,
-        match a.severity.source {
-            crate::analysis::LobeSource::LobeMask => "",
-            crate::analysis::LobeSource::ZoneApproximation => " (approximate lobes)",
-        }
-    );
+    if a.scope.infection_percent_valid {
+        let partial = if a.scope.status == crate::analysis::ScopeStatus::Partial {
+            format!(" [partial: {}]", a.scope.message)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            stdout,
+            "{}: infection {:.2} % of {:.1} mL lung (left {:.2} %, right {:.2} %), severity {}/25{}{partial}",
+            report.header.file_name,
+            q.total.infection_percent,
+            q.total.lung_ml,
+            q.left.infection_percent,
+            q.right.infection_percent,
+            a.severity.total,
+            match a.severity.source {
+                crate::analysis::LobeSource::LobeMask => "",
+                crate::analysis::LobeSource::ZoneApproximation => " (approximate lobes)",
+            }
+        );
+    } else {
+        let _ = writeln!(
+            stdout,
+            "{}: OUT OF SCOPE: {}; no infection % or severity score given (the report says why)",
+            report.header.file_name, a.scope.message
+        );
+    }
     let mut failed = false;
     for out in &args.out {
         match write_report(&report, out, &input_refs) {
@@ -93,7 +109,7 @@ fn input_paths(args: &ReportArgs) -> Vec<PathBuf> {
 
 /// Reads the inputs, analyses them and builds the report.
 pub fn build(args: &ReportArgs) -> anyhow::Result<Report> {
-    let volume = io::read_volume(&args.volume)?;
+    let volume = io::open_volume(&args.volume, args.series.as_ref())?;
     let grid = Some(&volume.geometry);
     let options = SplitOptions {
         drop_specks: args.drop_specks,

@@ -3,6 +3,7 @@
 
 mod reports;
 
+use crate::analysis::ScopeStatus;
 use crate::io;
 use crate::seg::infer::{CpuEngine, InferOptions, SliceOrder, segment_volume};
 use crate::seg::postprocess::PostprocessConfig;
@@ -16,9 +17,14 @@ use std::sync::atomic::AtomicBool;
 /// Arguments of `lungscope segment`.
 #[derive(Debug, clap::Args)]
 pub struct SegmentArgs {
-    /// CT volumes (.nii / .nii.gz) or folders of them.
+    /// CT volumes (.nii / .nii.gz), DICOM files, or folders of them (a folder
+    /// without NIfTI files is read as one DICOM series).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// For DICOM folders with several series: the one to segment (its index in
+    /// `lungscope info FOLDER`, or its SeriesInstanceUID).
+    #[arg(long, value_name = "INDEX|UID")]
+    pub series: Option<io::SeriesChoice>,
     /// Output file (only with a single input).
     #[arg(long, conflicts_with = "out_dir")]
     pub out: Option<PathBuf>,
@@ -62,7 +68,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
     }
     let (inputs, mut failures) = expand_inputs(&args.inputs);
     if inputs.is_empty() {
-        bail!("no NIfTI volume (.nii / .nii.gz) among the inputs");
+        bail!("no NIfTI volume (.nii / .nii.gz) or DICOM series among the inputs");
     }
     if args.out.is_some() && inputs.len() != 1 {
         bail!(
@@ -119,6 +125,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
             device: &selected.device,
             options: &options,
             label: &label,
+            series: args.series.as_ref(),
         };
         let done = match segment_one(&job, wants_report) {
             Ok(done) => done,
@@ -130,6 +137,9 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
         };
         println!("{}", done.summary);
         let Some(report) = done.report else {
+            if wants_report {
+                println!("no report for this input: there is no lung to measure");
+            }
             continue;
         };
         let inputs_of_study = [input.as_path(), out.as_path()];
@@ -182,6 +192,8 @@ struct Job<'a> {
     options: &'a InferOptions,
     /// Progress bar text (`[i/n] name`).
     label: &'a str,
+    /// The DICOM series to read, if chosen.
+    series: Option<&'a io::SeriesChoice>,
 }
 
 /// What one input gave: a summary line and, if asked for, its report.
@@ -197,7 +209,7 @@ fn segment_one(job: &Job<'_>, wants_report: bool) -> anyhow::Result<Done> {
     if same_file(input, out) {
         bail!("the output would overwrite the input: {}", input.display());
     }
-    let volume = io::read_volume(input)?;
+    let volume = io::open_volume(input, job.series)?;
     let bar = ProgressBar::new(volume.slice_count(crate::volume::View::Axial) as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg:30!} [{bar:30}] {pos}/{len} slices {per_sec} eta {eta}")
@@ -221,20 +233,38 @@ fn segment_one(job: &Job<'_>, wants_report: bool) -> anyhow::Result<Done> {
     let ml = volume.geometry.voxel_ml();
     let (left, right, inf) = (h[1] as f64 * ml, h[2] as f64 * ml, h[3] as f64 * ml);
     let lung_total = left + right + inf;
-    let pct = if lung_total > 0.0 {
-        100.0 * inf / lung_total
+    let scope = crate::analysis::scope::assess_label_map(&seg.mask, Some(&volume));
+    let physics = &seg.cleanup.physics;
+    if physics.applied {
+        eprintln!("  {}", physics.note);
+    }
+    let timing = format!("{} slices in {:.1} s", seg.slices, seg.elapsed_s);
+    let summary = if scope.infection_percent_valid {
+        let pct = if lung_total > 0.0 {
+            100.0 * inf / lung_total
+        } else {
+            0.0
+        };
+        let note = if scope.status == ScopeStatus::Partial {
+            format!(" [partial: {}]", scope.message)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} -> {}: lungs {lung_total:.1} mL (uninfected left {left:.1} mL, right {right:.1} mL), \
+             infection {inf:.1} mL ({pct:.1} % of lung){note}, {timing}",
+            input.display(),
+            out.display(),
+        )
     } else {
-        0.0
+        format!(
+            "{} -> {}: OUT OF SCOPE: {}; no infection % given (mask written), {timing}",
+            input.display(),
+            out.display(),
+            scope.message,
+        )
     };
-    let summary = format!(
-        "{} -> {}: lungs {lung_total:.1} mL (uninfected left {left:.1} mL, right {right:.1} mL), \
-         infection {inf:.1} mL ({pct:.1} % of lung), {} slices in {:.1} s",
-        input.display(),
-        out.display(),
-        seg.slices,
-        seg.elapsed_s
-    );
-    let report = if wants_report {
+    let report = if wants_report && lung_total > 0.0 {
         Some(reports::build_report(
             &volume,
             input,
@@ -266,6 +296,14 @@ pub fn nifti_stem(path: &Path) -> String {
             return name[..name.len() - ext.len()].to_string();
         }
     }
+    // DICOM: `x.dcm` → `x`; a folder or an extensionless DICOM file keeps its
+    // whole name (UIDs contain dots).
+    if lower.ends_with(".dcm") {
+        return name[..name.len() - 4].to_string();
+    }
+    if path.is_dir() || io::dicom::is_dicom_file(path) {
+        return name;
+    }
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or(name)
@@ -290,8 +328,12 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, usize) {
                         .filter(|p| p.is_file() && is_nifti(p) && !nifti_stem(p).ends_with("_seg"))
                         .collect();
                     found.sort();
-                    if found.is_empty() {
-                        eprintln!("warning: no NIfTI file in {}", input.display());
+                    if found.is_empty() && io::dicom::looks_like_dicom_folder(input) {
+                        // A DICOM series: the folder is one input, its mask goes
+                        // beside it as `<folder>_seg.nii.gz`.
+                        found.push(std::fs::canonicalize(input).unwrap_or_else(|_| input.clone()));
+                    } else if found.is_empty() {
+                        eprintln!("warning: no NIfTI or DICOM file in {}", input.display());
                     }
                     files.extend(found);
                 }

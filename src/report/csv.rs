@@ -28,6 +28,11 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
             r.header.spacing_mm[0], r.header.spacing_mm[1], r.header.spacing_mm[2]
         ),
     );
+    let scope = &r.analysis.scope;
+    let valid = scope.infection_percent_valid;
+    // Out of scope: the infection cells stay empty, so no spreadsheet reads a
+    // percentage that does not stand.
+    let pct = |v: f64| if valid { v.to_string() } else { String::new() };
     for (name, a) in [("total", &q.total), ("left", &q.left), ("right", &q.right)] {
         put(&format!("{name}_lung_voxels"), a.lung_voxels.to_string());
         put(
@@ -35,17 +40,17 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
             a.infected_voxels.to_string(),
         );
         put(&format!("{name}_lung_ml"), a.lung_ml.to_string());
-        put(&format!("{name}_infected_ml"), a.infected_ml.to_string());
+        put(&format!("{name}_infected_ml"), pct(a.infected_ml));
         put(
             &format!("{name}_infection_percent"),
-            a.infection_percent.to_string(),
+            pct(a.infection_percent),
         );
     }
     for side in Side::BOTH {
         for zone in Zone::ALL {
             let v = q
                 .zone(side, zone)
-                .map(|z| z.amounts.infection_percent.to_string())
+                .map(|z| pct(z.amounts.infection_percent))
                 .unwrap_or_default();
             put(
                 &format!(
@@ -58,7 +63,14 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
         }
     }
     let s = &r.analysis.severity;
-    put("severity_score", s.total.to_string());
+    put(
+        "severity_score",
+        if valid {
+            s.total.to_string()
+        } else {
+            String::new()
+        },
+    );
     put(
         "severity_lobes",
         match s.source {
@@ -67,7 +79,14 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
         },
     );
     for l in &s.lobes {
-        put(&format!("score_{}", l.lobe.key()), l.score.to_string());
+        put(
+            &format!("score_{}", l.lobe.key()),
+            if valid {
+                l.score.to_string()
+            } else {
+                String::new()
+            },
+        );
     }
     let (avail, inf_mean, inf_median, inf_std) = match &r.analysis.hu {
         HuFigures::Available { infected, .. } => (
@@ -112,6 +131,16 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
     put("segmentation", p.segmentation.describe());
     put("input_sha256", p.input.sha256.clone());
     put("lungscope_version", p.lungscope_version.clone());
+    // The scope columns come last, so the earlier columns keep their places.
+    put(
+        "scope",
+        serde_json::to_value(scope.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+    );
+    put("infection_percent_valid", u8::from(valid).to_string());
+    put("scope_note", scope.message.clone());
     f
 }
 

@@ -2,7 +2,7 @@
 //! PDF writers so both show the same figures with the same wording.
 
 use super::Report;
-use crate::analysis::{HuFigures, LobeSource, RegionHu, Side, SplitMethod, Zone};
+use crate::analysis::{HuFigures, LobeSource, RegionHu, ScopeStatus, Side, SplitMethod, Zone};
 
 /// A titled table of text cells.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +54,18 @@ pub fn study_table(r: &Report) -> Table {
         ),
     );
     t.kv("Storage orientation", h.orientation.clone());
+    let scope = &r.analysis.scope;
+    t.kv(
+        "Scope",
+        match scope.status {
+            ScopeStatus::InScope => format!("in scope: {}", scope.message),
+            ScopeStatus::Partial => format!("partial: {}", scope.message),
+            ScopeStatus::OutOfScope => format!(
+                "OUT OF SCOPE: {}. No infection % or severity score is given.",
+                scope.message
+            ),
+        },
+    );
     t.kv(
         "Intensities",
         format!(
@@ -76,6 +88,7 @@ pub fn volume_table(r: &Report) -> Table {
         "Lung volumes and infection",
         &["", "Lung (mL)", "Infected (mL)", "Infection (%)"],
     );
+    let valid = r.analysis.scope.infection_percent_valid;
     for (name, a) in [
         ("Left lung", &q.left),
         ("Right lung", &q.right),
@@ -84,9 +97,24 @@ pub fn volume_table(r: &Report) -> Table {
         t.row(vec![
             name.into(),
             format!("{:.1}", a.lung_ml),
-            format!("{:.1}", a.infected_ml),
-            format!("{:.2}", a.infection_percent),
+            if valid {
+                format!("{:.1}", a.infected_ml)
+            } else {
+                "not given".into()
+            },
+            if valid {
+                format!("{:.2}", a.infection_percent)
+            } else {
+                "not given".into()
+            },
         ]);
+    }
+    if !valid {
+        t.note = Some(format!(
+            "Out of scope: {}. Infection figures are not given.",
+            r.analysis.scope.message
+        ));
+        return t;
     }
     t.note = Some(
         "Infection % = infected lung voxels / lung voxels (infection is counted inside the lungs)."
@@ -283,6 +311,9 @@ pub fn stamp_table(r: &Report) -> Table {
 /// All tables in report order (key slices and the histogram go between the
 /// figures and the notes).
 pub fn figure_tables(r: &Report) -> Vec<Table> {
+    if !r.analysis.scope.infection_percent_valid {
+        return vec![volume_table(r)];
+    }
     let mut v = vec![volume_table(r), zone_table(r), severity_table(r)];
     v.extend(hu_tables(r));
     v

@@ -18,7 +18,7 @@ use super::postprocess::{
 use super::preprocess::{Intensity, PreprocessConfig, Preprocessor};
 use super::resample::Letterbox;
 use super::weights::LoadedModel;
-use crate::analysis::body_center_x_mm;
+use crate::analysis::{PhysicsReport, body_center_x_mm, physics};
 use crate::mask::LabelMask;
 use crate::volume::{HuCheck, SliceMap, View, Volume};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -258,10 +258,22 @@ pub fn segment_volume(
         }
     }
 
-    let (mask, cleanup) =
+    if cancel.load(Ordering::Relaxed) {
+        return Err(SegError::Cancelled);
+    }
+    let physics = match &options.post.physics {
+        Some(cfg) => physics::gate(volume, lung.as_deref_mut(), infection.as_deref_mut(), cfg),
+        None => PhysicsReport {
+            applied: false,
+            note: "HU physics turned off".to_string(),
+            ..PhysicsReport::default()
+        },
+    };
+    let (mask, mut cleanup) =
         postprocess::finish(&volume.geometry, lung, infection, &options.post, body_x).map_err(
             |e| SegError::data(format!("postprocessing failed: {e}"), volume_path(volume)),
         )?;
+    cleanup.physics = physics;
     Ok(Segmentation {
         mask,
         lung: mapping.lung.map(|_| lung_acc.stats()),

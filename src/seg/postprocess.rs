@@ -21,7 +21,8 @@
 use super::model::Head;
 use super::resample::Letterbox;
 use crate::analysis::{
-    AnalysisError, Components, Connectivity, SplitInfo, SplitOptions, split_left_right,
+    AnalysisError, Components, Connectivity, PhysicsConfig, PhysicsReport, SplitInfo, SplitOptions,
+    split_left_right,
 };
 use crate::mask::{BACKGROUND, INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
 use crate::volume::{Geometry, SliceMap};
@@ -36,6 +37,10 @@ pub struct PostprocessConfig {
     pub lung_keep_fraction: f64,
     /// Infection components smaller than this (mm³) are dropped.
     pub min_infection_mm3: f64,
+    /// The HU physics on measured-HU volumes ([`crate::analysis::physics`]); `None`
+    /// turns it off (the network's masks as they are).
+    #[serde(default)]
+    pub physics: Option<PhysicsConfig>,
 }
 
 impl Default for PostprocessConfig {
@@ -44,6 +49,7 @@ impl Default for PostprocessConfig {
             threshold: 0.5,
             lung_keep_fraction: 0.1,
             min_infection_mm3: 10.0,
+            physics: Some(PhysicsConfig::default()),
         }
     }
 }
@@ -265,6 +271,10 @@ pub struct CleanupReport {
     pub infection_speck_voxels: u64,
     /// How left and right were told apart (none without lung).
     pub split: Option<SplitInfo>,
+    /// What the HU physics removed before the cleanup (see
+    /// [`crate::analysis::physics`]).
+    #[serde(default)]
+    pub physics: PhysicsReport,
 }
 
 /// The 3-D step: cleans the volume masks (column-major on `geometry`) and builds
