@@ -73,6 +73,8 @@ pub struct SegResult {
     pub elapsed_s: f64,
     /// The device it ran on.
     pub device: String,
+    /// What the HU physics did (or why it did not run).
+    pub physics: String,
 }
 
 /// A segmentation in progress.
@@ -518,6 +520,7 @@ impl AppState {
             revision: self.mask_revision,
             elapsed_s: seg.elapsed_s,
             device: run.device,
+            physics: seg.cleanup.physics.note.clone(),
         });
     }
 }

@@ -180,7 +180,8 @@ fn segmentation_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 r.stamp.model_id, r.elapsed_s, r.device
             ))
             .small(),
-        );
+        )
+        .on_hover_text(&r.physics);
     }
     for c in commands {
         state.apply(Command::Seg(c));
