@@ -152,6 +152,14 @@ fn real_volume_with_infection_mask_in_three_views() {
             .value();
         assert_eq!(readout.as_deref(), Some(expected.as_str()), "{view:?}");
     }
+    // Only an infection mask is shown: no headline percentage or severity score
+    // computed without the lungs, but what is missing.
+    assert!(
+        h.query_by_label("Infection % not given").is_some(),
+        "the report panel says the infection % is not given"
+    );
+    assert!(h.query_by_label_contains("Severity score").is_none());
+    assert!(h.query_by_label_contains("% of lung").is_none());
     h.snapshot("viewer_three_views_infection");
 }
 
