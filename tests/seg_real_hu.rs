@@ -307,3 +307,80 @@ fn infection_is_found_on_the_opacities_of_covid_slices() {
         assert_eq!(scope.status, ScopeStatus::Partial, "{}", scope.message);
     }
 }
+
+/// `segment` and `report` on an out-of-scope CT: one clear line, the mask written,
+/// no percentage, and the machine-readable flag in JSON and CSV.
+#[test]
+fn out_of_scope_is_said_by_segment_and_report_with_a_flag() {
+    let Some(data) = seg_support::data_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = dir.path().join("abdomen.nii.gz");
+    std::fs::copy(
+        data.join("totalsegmentator_example_ct_nonCOVID_io_only/example_ct.nii.gz"),
+        &ct,
+    )
+    .expect("copy");
+    let bin = env!("CARGO_BIN_EXE_lungscope");
+    let json = dir.path().join("r.json");
+    let csv = dir.path().join("r.csv");
+    let run = std::process::Command::new(bin)
+        .args(["segment", "--device", "cpu", "--report"])
+        .arg(&json)
+        .arg("--report")
+        .arg(&csv)
+        .arg(&ct)
+        .output()
+        .expect("lungscope runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("OUT OF SCOPE: lung only on"), "{stdout}");
+    assert!(
+        !stdout.contains("% of lung"),
+        "no percentage printed: {stdout}"
+    );
+    assert!(
+        dir.path().join("abdomen_seg.nii.gz").is_file(),
+        "the mask is written"
+    );
+    let report =
+        lungscope::report::Report::from_json(&std::fs::read_to_string(&json).expect("json"))
+            .expect("report parses");
+    assert!(!report.analysis.scope.infection_percent_valid);
+    assert_eq!(
+        report.analysis.scope.problem,
+        Some(ScopeProblem::LungOnFewSlices)
+    );
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let row = lines.next().expect("row");
+    // the infection cells are empty (the note is quoted and last)
+    let cells: Vec<&str> = row.split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    assert_eq!(cells[col("total_infection_percent")], "");
+    assert_eq!(cells[col("severity_score")], "");
+    assert_eq!(cells[col("infection_percent_valid")], "0");
+    assert_eq!(cells[col("scope")], "out_of_scope");
+
+    // `report` on the written mask says the same.
+    let out = dir.path().join("again.json");
+    let run = std::process::Command::new(bin)
+        .arg("report")
+        .arg(&ct)
+        .arg("--seg")
+        .arg(dir.path().join("abdomen_seg.nii.gz"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("lungscope runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    assert!(stdout.contains("OUT OF SCOPE"), "{stdout}");
+    assert!(!stdout.contains("/25"), "no severity score: {stdout}");
+}
