@@ -1,6 +1,7 @@
-//! `lungscope bench-load`: timing and peak memory of NIfTI reading and mask
-//! writing, for side-by-side comparison with nibabel/SimpleITK
-//! (`benches/load_vs_python.py` runs both in one go).
+//! `lungscope bench-load`: timing and peak memory of volume reading (NIfTI, or a
+//! DICOM file or folder) and mask writing, for side-by-side comparison with
+//! nibabel/SimpleITK/pydicom (`benches/load_vs_python.py` and
+//! `benches/dicom_vs_python.py` run both in one go).
 
 use crate::io;
 use crate::mask::LabelMask;
@@ -12,7 +13,8 @@ use std::time::Instant;
 /// Arguments of `lungscope bench-load`.
 #[derive(Debug, clap::Args)]
 pub struct BenchLoadArgs {
-    /// The volume to read (e.g. a 512x512x300 int16 .nii.gz).
+    /// The volume to read (e.g. a 512x512x300 int16 .nii.gz, or a DICOM file or
+    /// folder holding one series).
     pub file: PathBuf,
     /// Timed repetitions (after one untimed warm-up).
     #[arg(long, default_value_t = 5)]
@@ -68,7 +70,7 @@ fn median(v: &[f64]) -> f64 {
 /// Runs the benchmark and prints JSON.
 pub fn run(args: &BenchLoadArgs) -> anyhow::Result<ExitCode> {
     let baseline = proc_status_kb("VmRSS:");
-    let first = io::read_volume(&args.file)?;
+    let first = io::open_volume(&args.file, None)?;
     let peak = proc_status_kb("VmHWM:");
     let voxel_bytes = first.voxels.byte_len();
     let geometry = first.geometry.clone();
@@ -76,7 +78,7 @@ pub fn run(args: &BenchLoadArgs) -> anyhow::Result<ExitCode> {
     let mut read_ms = Vec::new();
     for _ in 0..args.repeat {
         let t = Instant::now();
-        let v = io::read_volume(&args.file)?;
+        let v = io::open_volume(&args.file, None)?;
         read_ms.push(t.elapsed().as_secs_f64() * 1e3);
         drop(v);
     }
