@@ -19,6 +19,25 @@ use serde::{Deserialize, Serialize};
 
 use super::SegError;
 
+/// Most input channels a model file may declare.
+pub const MAX_IN_CHANNELS: usize = 16;
+/// Most output channels (sigmoid channels or softmax classes) a model file may declare.
+pub const MAX_OUT_CHANNELS: usize = 64;
+/// Widest first level (`base`) a model file may declare.
+pub const MAX_BASE: usize = 256;
+/// Most 2x down-samplings a model file may declare.
+pub const MAX_DEPTH: usize = 6;
+/// Most channels of the widest (bottleneck) level, `base * 2^depth`.
+pub const MAX_WIDTH: usize = 4096;
+/// Smallest model input side in pixels.
+pub const MIN_INPUT_SIZE: usize = 16;
+/// Largest model input side in pixels (a 1024 px float slice batch stays in the hundreds
+/// of MB; 4096 px took 7.7 GB).
+pub const MAX_INPUT_SIZE: usize = 1024;
+/// Most trainable parameters (200 M, 800 MB of f32 weights; the default model has ~2 M, the
+/// reference U-Net 7.8 M).
+pub const MAX_PARAMS: usize = 200_000_000;
+
 /// Which network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,31 +205,53 @@ impl ModelConfig {
     }
 
     /// Channel width of each level, `[c_0, ..., c_depth]`.
+    /// Only meaningful for a configuration [`ModelConfig::validate`] accepts (widths
+    /// that would overflow saturate at `usize::MAX`).
     pub fn widths(&self) -> Vec<usize> {
-        (0..=self.depth).map(|i| self.base << i).collect()
+        (0..=self.depth)
+            .map(|i| {
+                u32::try_from(i)
+                    .ok()
+                    .and_then(|i| 1usize.checked_shl(i))
+                    .and_then(|s| self.base.checked_mul(s))
+                    .unwrap_or(usize::MAX)
+            })
+            .collect()
     }
 
-    /// Checks that the configuration can be built.
+    /// Checks that the configuration can be built within the documented limits
+    /// ([`MAX_IN_CHANNELS`], [`MAX_OUT_CHANNELS`], [`MAX_BASE`], [`MAX_DEPTH`],
+    /// [`MAX_WIDTH`], [`MIN_INPUT_SIZE`]..=[`MAX_INPUT_SIZE`], [`MAX_PARAMS`]).
+    ///
+    /// Model files come from colleagues and the internet: every field is bounded here, with
+    /// checked arithmetic only, before anything is allocated or built.
     pub fn validate(&self) -> Result<(), SegError> {
         let bad = |m: String| Err(SegError::InvalidConfig(m));
-        if self.in_channels == 0 || self.base == 0 || self.head.out_channels() == 0 {
+        let out = self.head.out_channels();
+        if !(1..=MAX_IN_CHANNELS).contains(&self.in_channels) {
             return bad(format!(
-                "in_channels ({}), base ({}) and output channels ({}) must be positive",
-                self.in_channels,
-                self.base,
-                self.head.out_channels()
+                "in_channels must be 1..={MAX_IN_CHANNELS}, got {}",
+                self.in_channels
             ));
         }
-        if !(1..=6).contains(&self.depth) {
-            return bad(format!("depth must be 1..=6, got {}", self.depth));
-        }
-        if self
-            .base
-            .checked_shl(self.depth as u32)
-            .is_none_or(|w| w > 4096)
-        {
+        if !(1..=MAX_OUT_CHANNELS).contains(&out) {
             return bad(format!(
-                "base {} at depth {} is too wide",
+                "output channels must be 1..={MAX_OUT_CHANNELS}, got {out}"
+            ));
+        }
+        if !(1..=MAX_BASE).contains(&self.base) {
+            return bad(format!("base must be 1..={MAX_BASE}, got {}", self.base));
+        }
+        if !(1..=MAX_DEPTH).contains(&self.depth) {
+            return bad(format!("depth must be 1..={MAX_DEPTH}, got {}", self.depth));
+        }
+        // base <= 256 and depth <= 6: no bit is shifted out, but stay checked anyway.
+        let widest = 1usize
+            .checked_shl(self.depth as u32)
+            .and_then(|step| self.base.checked_mul(step));
+        if widest.is_none_or(|w| w > MAX_WIDTH) {
+            return bad(format!(
+                "base {} at depth {} is too wide (the widest level may have at most {MAX_WIDTH} channels)",
                 self.base, self.depth
             ));
         }
@@ -219,14 +260,28 @@ impl ModelConfig {
         {
             return bad(format!("a softmax head needs >= 2 classes, got {classes}"));
         }
-        let step = 1usize << self.depth;
-        if self.input_size == 0 || !self.input_size.is_multiple_of(step) {
+        if !(MIN_INPUT_SIZE..=MAX_INPUT_SIZE).contains(&self.input_size) {
             return bad(format!(
-                "input_size {} must be a positive multiple of 2^depth = {step}",
+                "input_size must be {MIN_INPUT_SIZE}..={MAX_INPUT_SIZE} px, got {}",
                 self.input_size
             ));
         }
-        Ok(())
+        let step = 1usize << self.depth; // depth <= MAX_DEPTH
+        if !self.input_size.is_multiple_of(step) {
+            return bad(format!(
+                "input_size {} must be a multiple of 2^depth = {step}",
+                self.input_size
+            ));
+        }
+        match self.checked_num_params() {
+            Some(n) if n <= MAX_PARAMS => Ok(()),
+            Some(n) => bad(format!(
+                "{n} parameters, more than the {MAX_PARAMS} this build accepts"
+            )),
+            None => bad(format!(
+                "more than the {MAX_PARAMS} parameters this build accepts"
+            )),
+        }
     }
 
     /// Builds the network with freshly initialised weights (PyTorch's default
@@ -240,38 +295,55 @@ impl ModelConfig {
     }
 
     /// Trainable parameters of the network this configuration builds (BatchNorm running
-    /// statistics are buffers, not parameters, as in PyTorch).
+    /// statistics are buffers, not parameters, as in PyTorch). Saturates at `usize::MAX` for
+    /// a configuration too large to count (which [`ModelConfig::validate`] refuses).
     pub fn num_params(&self) -> usize {
-        let w = self.widths();
+        self.checked_num_params().unwrap_or(usize::MAX)
+    }
+
+    /// [`ModelConfig::num_params`] with checked arithmetic: `None` on overflow (or a depth
+    /// so large the widths cannot be formed).
+    pub fn checked_num_params(&self) -> Option<usize> {
+        let depth = u32::try_from(self.depth).ok()?;
+        let w: Vec<usize> = (0..=depth)
+            .map(|i| 1usize.checked_shl(i).and_then(|s| self.base.checked_mul(s)))
+            .collect::<Option<_>>()?;
         let bn = self.batch_norm;
-        let up = |cin: usize, cout: usize| {
-            cin * cout * if self.up == UpMode::Transpose { 4 } else { 1 } + cout
-        };
-        let mut n = double_conv_params(self.in_channels, w[0], bn);
+        let k = if self.up == UpMode::Transpose { 4 } else { 1 };
+        let up = |cin: usize, cout: usize| cin.checked_mul(cout)?.checked_mul(k)?.checked_add(cout);
+        let mut n = double_conv_params(self.in_channels, w[0], bn)?;
         for i in 0..self.depth {
-            n += double_conv_params(w[i], w[i + 1], bn);
+            n = n.checked_add(double_conv_params(w[i], w[i + 1], bn)?)?;
         }
         match self.arch {
             Arch::Unet => {
                 for i in 0..self.depth {
-                    n += up(w[i + 1], w[i]) + double_conv_params(2 * w[i], w[i], bn);
+                    let cin = w[i].checked_mul(2)?;
+                    n = n
+                        .checked_add(up(w[i + 1], w[i])?)?
+                        .checked_add(double_conv_params(cin, w[i], bn)?)?;
                 }
             }
             Arch::UnetPlusPlus => {
                 for j in 1..=self.depth {
                     for i in 0..=self.depth - j {
-                        n += up(w[i + 1], w[i]) + double_conv_params((j + 1) * w[i], w[i], bn);
+                        let cin = w[i].checked_mul(j.checked_add(1)?)?;
+                        n = n
+                            .checked_add(up(w[i + 1], w[i])?)?
+                            .checked_add(double_conv_params(cin, w[i], bn)?)?;
                     }
                 }
             }
         }
-        n + w[0] * self.head.out_channels() + self.head.out_channels()
+        let out = self.head.out_channels();
+        n.checked_add(w[0].checked_mul(out)?)?.checked_add(out)
     }
 }
 
-fn double_conv_params(cin: usize, cout: usize, bn: bool) -> usize {
-    let conv = |i: usize| i * cout * 9 + if bn { 2 * cout } else { cout };
-    conv(cin) + conv(cout)
+fn double_conv_params(cin: usize, cout: usize, bn: bool) -> Option<usize> {
+    let extra = if bn { cout.checked_mul(2)? } else { cout };
+    let conv = |i: usize| i.checked_mul(cout)?.checked_mul(9)?.checked_add(extra);
+    conv(cin)?.checked_add(conv(cout)?)
 }
 
 /// `Conv3x3 -> [BatchNorm] -> ReLU -> Conv3x3 -> [BatchNorm] -> ReLU`, "same" padding.

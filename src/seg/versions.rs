@@ -166,22 +166,62 @@ impl ModelStore {
     }
 
     /// The active model (the default when nothing was chosen or the choice is gone).
+    ///
+    /// An unreadable `active.json` (damaged JSON) or one naming a version that is gone also
+    /// means the default, but never silently: a warning is logged (`tracing::warn`) and
+    /// [`ModelStore::active_problem`] describes it for a user interface.
     pub fn active(&self) -> Result<Active, SegError> {
+        let (active, problem) = self.read_active()?;
+        if let Some(problem) = problem {
+            tracing::warn!("{problem}");
+        }
+        Ok(active)
+    }
+
+    /// Why the stored choice of active model could not be honoured (damaged `active.json`,
+    /// or a version that no longer exists), if it could not; `None` when all is well.
+    pub fn active_problem(&self) -> Option<String> {
+        match self.read_active() {
+            Ok((_, problem)) => problem,
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// The active model and, when the stored choice was not usable, why.
+    fn read_active(&self) -> Result<(Active, Option<String>), SegError> {
         let path = self.active_path();
         if !path.is_file() {
-            return Ok(Active::Default);
+            return Ok((Active::Default, None));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| SegError::io("reading", &path, e))?;
-        let file: ActiveFile = serde_json::from_str(&text).unwrap_or_default();
+        let file: ActiveFile = match serde_json::from_str(&text) {
+            Ok(file) => file,
+            Err(e) => {
+                return Ok((
+                    Active::Default,
+                    Some(format!(
+                        "the active model choice is unreadable ({e}); using the built-in default model: {}",
+                        path.display()
+                    )),
+                ));
+            }
+        };
         Ok(match file.active {
             Some(id)
                 if self
                     .version_dir(&id)
                     .is_ok_and(|d| d.join("model.lsm").is_file()) =>
             {
-                Active::Version(id)
+                (Active::Version(id), None)
             }
-            _ => Active::Default,
+            Some(id) => (
+                Active::Default,
+                Some(format!(
+                    "the active model version {id:?} no longer exists; using the built-in default model: {}",
+                    path.display()
+                )),
+            ),
+            None => (Active::Default, None),
         })
     }
 
