@@ -238,19 +238,10 @@ fn jpeg2000_series_reads_sorted_by_position_with_the_tags_affine() {
 
 /// python3 with pydicom, numpy and a JPEG 2000 decoder; required in CI.
 fn python_with_pydicom() -> Option<String> {
-    let ok = Command::new("python3")
-        .args(["-c", "import pydicom, numpy, pylibjpeg, openjpeg"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("python3".into());
-    }
-    assert!(
-        !common::in_ci(),
-        "CI needs python3 with pydicom, numpy, pylibjpeg and pylibjpeg-openjpeg"
-    );
-    eprintln!("skipped the pydicom comparison: python3 with pydicom + pylibjpeg-openjpeg missing");
-    None
+    common::python_with(
+        "pydicom, numpy, pylibjpeg, openjpeg",
+        "pip install pydicom numpy pylibjpeg pylibjpeg-openjpeg",
+    )
 }
 
 #[test]
@@ -516,12 +507,7 @@ fn cli_info_lists_series_and_segment_writes_a_nifti_mask() {
         .arg(&local)
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let mask_path = tmp.path().join("slice_seg.nii.gz");
     let volume = open(&local);
     let mask = io::read_mask(&mask_path, Some(&volume.geometry)).expect("mask on the grid");
@@ -547,12 +533,7 @@ fn cli_segment_of_a_folder_writes_folder_seg_beside_it() {
         .arg(&series)
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let mask_path = tmp.path().join("study 1_seg.nii.gz");
     let volume = open(&series);
     let mask = io::read_mask(&mask_path, Some(&volume.geometry)).expect("mask on the grid");

@@ -19,19 +19,10 @@ fn support(script: &str) -> PathBuf {
 
 /// python3 with SimpleITK, pydicom, nibabel and numpy; required in CI.
 fn python_with_sitk() -> Option<String> {
-    let ok = Command::new("python3")
-        .args(["-c", "import SimpleITK, pydicom, nibabel, numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some("python3".into());
-    }
-    assert!(
-        !common::in_ci(),
-        "CI needs python3 with SimpleITK, pydicom, nibabel and numpy (pip install SimpleITK)"
-    );
-    eprintln!("skipped: python3 with SimpleITK + pydicom + nibabel missing");
-    None
+    common::python_with(
+        "SimpleITK, pydicom, nibabel, numpy",
+        "pip install SimpleITK",
+    )
 }
 
 fn run_json(py: &str, script: &str, args: &[&Path]) -> serde_json::Value {

@@ -15,6 +15,7 @@ pub mod job;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod model_config;
 pub mod postprocess;
 pub mod preprocess;
 pub mod resample;

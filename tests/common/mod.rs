@@ -39,9 +39,15 @@ pub fn volumes_dir() -> Option<PathBuf> {
 
 /// A python3 interpreter that can `import nibabel`; `None` (a skip) outside CI.
 pub fn python_with_nibabel() -> Option<String> {
+    python_with("nibabel, numpy", "pip install nibabel")
+}
+
+/// A python interpreter that can `import <modules>`; `None` (a skip) outside CI,
+/// where nothing may be skipped (`install` says how to get them).
+pub fn python_with(modules: &str, install: &str) -> Option<String> {
     for py in ["python3", "python"] {
         let ok = Command::new(py)
-            .args(["-c", "import nibabel, numpy"])
+            .args(["-c", &format!("import {modules}")])
             .output()
             .is_ok_and(|o| o.status.success());
         if ok {
@@ -50,10 +56,20 @@ pub fn python_with_nibabel() -> Option<String> {
     }
     assert!(
         !in_ci(),
-        "python3 with nibabel is required in CI (pip install nibabel)"
+        "python3 with {modules} is required in CI ({install})"
     );
-    eprintln!("skipped: python3 with nibabel not available");
+    eprintln!("skipped: python3 with {modules} not available");
     None
+}
+
+/// Asserts that a finished command succeeded, showing its output if not.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs tests/support/nibabel_io.py with arguments and returns its stdout as JSON.
