@@ -135,24 +135,21 @@ pub fn lung_envelope(volume: &Volume, cfg: &PhysicsConfig) -> LungEnvelope {
     let body = Components::of_bool(dims, &dense, Connectivity::Face6).select(|c| c == 1);
     drop(dense);
 
-    // 2. air inside the filled body, per axial slice.
-    let air_slices: Vec<Vec<bool>> = (0..map.depth)
+    // 2. the body filled per axial slice, and the air inside it (the filled body
+    // is kept: it bounds the envelope in step 4).
+    let (body_filled, air_slices): (Vec<Vec<bool>>, Vec<Vec<bool>>) = (0..map.depth)
         .into_par_iter()
         .map(|k| {
-            let b = map.extract(dims, &body, k);
-            let filled = fill_holes(&b, map.width, map.height);
+            let filled = fill_holes(&map.extract(dims, &body, k), map.width, map.height);
             let hu = volume.slice(View::Axial, k).data;
-            filled
+            let air = filled
                 .iter()
                 .zip(&hu)
                 .map(|(&f, &h)| f && h < cfg.air_max_hu)
-                .collect()
+                .collect();
+            (filled, air)
         })
-        .collect();
-    let body_filled: Vec<Vec<bool>> = (0..map.depth)
-        .into_par_iter()
-        .map(|k| fill_holes(&map.extract(dims, &body, k), map.width, map.height))
-        .collect();
+        .unzip();
     drop(body);
     let mut air = vec![false; n];
     for (k, s) in air_slices.iter().enumerate() {
