@@ -63,10 +63,11 @@ fn abdomen_ct_has_only_the_lung_bases_and_is_out_of_scope() {
         lung <= 200.0,
         "lung {lung:.1} mL on an abdomen CT (at most the bases)"
     );
-    // Was 734 mL before the HU physics; what remains (about 6 mL) is partial volume
-    // of the diaphragm at the lung bases, and no percentage is given for it.
+    // Was 734 mL before the HU physics and 5.7 mL before the rule on aerated
+    // surroundings; what remains (about 3 mL) is partial volume of the diaphragm at
+    // the lung bases, and no percentage is given for it.
     assert!(
-        inf <= 8.0,
+        inf <= 5.0,
         "infection {inf:.1} mL on a non-COVID abdomen CT"
     );
     let scope = assess_label_map(&seg.mask, Some(&volume));
@@ -264,6 +265,45 @@ fn upper_abdomen_slices_get_no_lung() {
             scope.message
         );
         assert!(!scope.infection_percent_valid);
+    }
+}
+
+/// Normal-appearing chest slices: WG04 CT1 holds no infection (at most 1 % of its
+/// lung). The near-normal SBU A048383 slices and the lungmask slice are held to
+/// their measured levels (7.8 / 8.0 / 21.6 % with the shipped model) as a guard
+/// against regressions: the bar of 1 % is not met there (the network calls
+/// dependent lung and vessels infection; see docs/segmentation.md).
+#[test]
+fn infection_on_normal_appearing_slices_is_bounded() {
+    let Some(dir) = real_hu_dir() else { return };
+    let mut cases: Vec<(String, Volume, f64)> = vec![
+        (
+            "WG04 CT1".into(),
+            open_volume(&dir.join("dicom_transfer_syntaxes/wg04/REF/CT1_UNC"), None)
+                .expect("CT1 reads"),
+            1.0,
+        ),
+        (
+            "lungmask 0".into(),
+            open_volume(&dir.join("chest_slices_lungmask/0.dcm"), None).expect("reads"),
+            24.0,
+        ),
+    ];
+    for date in ["19001231", "19010410"] {
+        if let Some(v) = sbu_axial("A048383", date) {
+            cases.push((format!("A048383 {date}"), v, 10.0));
+        }
+    }
+    for (name, volume, limit) in cases {
+        let seg = segment(&volume);
+        let (lung, inf) = volumes_ml(&seg.mask);
+        let percent = 100.0 * inf / lung.max(1e-9);
+        eprintln!("{name}: lung {lung:.1} mL, infection {inf:.2} mL ({percent:.1} %)");
+        assert!(lung > 5.0, "{name}: the lungs are found ({lung:.1} mL)");
+        assert!(
+            percent <= limit,
+            "{name}: {percent:.1} % infection on a normal-appearing slice (limit {limit} %)"
+        );
     }
 }
 

@@ -22,6 +22,18 @@
 //! 6. **Infection** is ground glass (−750 … −300 HU) or denser, inside the lung: a
 //!    voxel whose 3 × 3 in-plane mean is below −750 HU is aerated lung, not
 //!    infection, and is removed.
+//! 7. **Ground glass raises the parenchyma around it**: in each axial slice,
+//!    tissue denser than `solid_min_hu` inside the lung is consolidation where it
+//!    is wide (it survives a morphological opening with a disk of
+//!    `vessel_open_mm`); narrower dense tissue is vessels, bronchial walls and
+//!    fissures. An infection voxel outside such wide consolidation whose
+//!    parenchymal surroundings (the mean HU of the lung that is not dense, within
+//!    `background_mm` in plane) are at or below `ggo_background_hu` sits in
+//!    aerated lung: a vessel, the partial-volume rim around one, or a thin band of
+//!    haze; it is removed. Vessels inside ground glass keep their label (their
+//!    surroundings are ground glass). The price: ground-glass spots narrower than
+//!    about the window (9 mm) in otherwise aerated lung, and the convex corners of
+//!    larger patches, can be trimmed.
 //!
 //! On images that are not measured HU (the 8-bit lung-window images of the public
 //! COVID-19 sets) nothing is gated and the report says so.
@@ -57,6 +69,30 @@ pub struct PhysicsConfig {
     /// ... grown by this much (mm): dense "infection" beyond it is the
     /// diaphragm, chest wall or heart seen through partial volume.
     pub dense_border_mm: f64,
+    /// Dense tissue (above `solid_min_hu`) that does not survive an opening with a
+    /// disk of this radius (mm) is vessel-like, not consolidation.
+    #[serde(default = "default_vessel_open_mm")]
+    pub vessel_open_mm: f64,
+    /// Half side (mm) of the in-plane square over which the parenchymal background
+    /// around an infection voxel is averaged.
+    #[serde(default = "default_background_mm")]
+    pub background_mm: f64,
+    /// Ground glass raises the parenchyma above this (HU): infection whose
+    /// background is at or below it lies in aerated lung.
+    #[serde(default = "default_ggo_background_hu")]
+    pub ggo_background_hu: f32,
+}
+
+fn default_vessel_open_mm() -> f64 {
+    2.0
+}
+
+fn default_background_mm() -> f64 {
+    4.0
+}
+
+fn default_ggo_background_hu() -> f32 {
+    -700.0
 }
 
 impl Default for PhysicsConfig {
@@ -71,6 +107,9 @@ impl Default for PhysicsConfig {
             infection_min_hu: -750.0,
             solid_min_hu: -300.0,
             dense_border_mm: 3.0,
+            vessel_open_mm: default_vessel_open_mm(),
+            background_mm: default_background_mm(),
+            ggo_background_hu: default_ggo_background_hu(),
         }
     }
 }
@@ -102,6 +141,10 @@ pub struct PhysicsReport {
     /// chest wall, heart), removed (mL).
     #[serde(default)]
     pub infection_removed_border_ml: f64,
+    /// Network infection in aerated surroundings (vessels, their rims, thin
+    /// haze: step 7 of the module docs), removed (mL).
+    #[serde(default)]
+    pub infection_removed_regional_ml: f64,
 }
 
 /// The region where lung can be on a measured-HU volume (column-major on the
@@ -257,6 +300,7 @@ pub fn gate(
         ..PhysicsReport::default()
     };
     let env = (lung.is_some() || infection.is_some()).then(|| lung_envelope(volume, cfg));
+    let mut lung_after: Option<Vec<bool>> = None;
     if let (Some(lung), Some(env)) = (lung, &env) {
         report.air_components_kept = env.kept.0;
         report.air_kept_ml = env.kept.1;
@@ -272,6 +316,7 @@ pub fn gate(
         report.lung_removed_ml = removed as f64 * voxel_ml;
         let off = keep_axial_overlap(volume, lung);
         report.lung_outside_axial_range_ml = off as f64 * voxel_ml;
+        lung_after = Some(lung.to_vec());
     }
     if let Some(inf) = infection {
         let core = env.as_ref().map(|e| (e.core.as_slice(), cfg.solid_min_hu));
@@ -279,9 +324,11 @@ pub fn gate(
             remove_implausible_infection(volume, inf, cfg.infection_min_hu, core);
         report.infection_removed_aerated_ml = aerated as f64 * voxel_ml;
         report.infection_removed_border_ml = border as f64 * voxel_ml;
+        let regional = remove_in_aerated_surroundings(volume, lung_after.as_deref(), inf, cfg);
+        report.infection_removed_regional_ml = regional as f64 * voxel_ml;
     }
     report.note = format!(
-        "HU physics applied: {} air component(s) of {:.0} mL kept as possible lung, {} of pure air or too small ({:.0} mL) refused; {:.1} mL of network lung outside the lung envelope, {:.1} mL of lung above or below the lungs, {:.1} mL of infection on aerated lung (< {:.0} HU) and {:.1} mL of dense infection outside the aerated lung's outline removed",
+        "HU physics applied: {} air component(s) of {:.0} mL kept as possible lung, {} of pure air or too small ({:.0} mL) refused; {:.1} mL of network lung outside the lung envelope, {:.1} mL of lung above or below the lungs, {:.1} mL of infection on aerated lung (< {:.0} HU), {:.1} mL in aerated surroundings (vessels, their rims; mean of the non-dense lung within {:.0} mm <= {:.0} HU) and {:.1} mL of dense infection outside the aerated lung's outline removed",
         report.air_components_kept,
         report.air_kept_ml,
         report.air_components_refused,
@@ -290,6 +337,9 @@ pub fn gate(
         report.lung_outside_axial_range_ml,
         report.infection_removed_aerated_ml,
         cfg.infection_min_hu,
+        report.infection_removed_regional_ml,
+        cfg.background_mm,
+        cfg.ggo_background_hu,
         report.infection_removed_border_ml
     );
     report
@@ -397,6 +447,117 @@ pub fn remove_implausible_infection(
         }
     }
     (total_a, total_b)
+}
+
+/// Removes infection in aerated surroundings (step 7 of the module docs): per
+/// axial slice, infection voxels outside wide dense tissue (consolidation) whose
+/// parenchymal surroundings are at or below `cfg.ggo_background_hu`.
+/// `lung` (column-major on the volume's grid, may be `None`) and the infection
+/// together are the lung region. Returns the voxels removed.
+pub fn remove_in_aerated_surroundings(
+    volume: &Volume,
+    lung: Option<&[bool]>,
+    infection: &mut [bool],
+    cfg: &PhysicsConfig,
+) -> u64 {
+    let g = &volume.geometry;
+    let dims = g.dims;
+    let map: SliceMap = volume.slice_map(View::Axial);
+    let (w, h) = (map.width, map.height);
+    let px = map.pixel_mm(g);
+    let open2 = cfg.vessel_open_mm.max(0.0).powi(2);
+    // half sides of the background window in pixels, per axis
+    let half = |mm: f64| -> usize {
+        if mm > 0.0 {
+            (cfg.background_mm.max(0.0) / mm).round() as usize
+        } else {
+            0
+        }
+    };
+    let (hx, hy) = (half(px[0]), half(px[1]));
+    let per_slice: Vec<(usize, Vec<bool>, u64)> = (0..map.depth)
+        .into_par_iter()
+        .filter_map(|k| {
+            let inf = map.extract(dims, infection, k);
+            if !inf.iter().any(|&v| v) {
+                return None;
+            }
+            let hu = volume.slice(View::Axial, k).data;
+            let region: Vec<bool> = match lung {
+                Some(l) => map
+                    .extract(dims, l, k)
+                    .iter()
+                    .zip(&inf)
+                    .map(|(&a, &b)| a || b)
+                    .collect(),
+                None => inf.clone(),
+            };
+            let solid: Vec<bool> = region
+                .iter()
+                .zip(&hu)
+                .map(|(&r, &v)| r && v > cfg.solid_min_hu)
+                .collect();
+            // opening = erosion then dilation by a disk (exact, via distances)
+            let to_background = squared_distance(&solid, w, h, px, false);
+            let eroded: Vec<bool> = to_background.iter().map(|&d| d > open2).collect();
+            let wide: Vec<bool> = if eroded.iter().any(|&v| v) {
+                squared_distance(&eroded, w, h, px, true)
+                    .iter()
+                    .map(|&d| d <= open2)
+                    .collect()
+            } else {
+                vec![false; w * h]
+            };
+            // summed-area tables of the non-dense lung's HU and count
+            let (sw, sh) = (w + 1, h + 1);
+            let mut sum = vec![0.0f64; sw * sh];
+            let mut cnt = vec![0u32; sw * sh];
+            for r in 0..h {
+                let (mut rs, mut rc) = (0.0f64, 0u32);
+                for c in 0..w {
+                    let idx = r * w + c;
+                    if region[idx] && !solid[idx] {
+                        rs += f64::from(hu[idx]);
+                        rc += 1;
+                    }
+                    sum[(r + 1) * sw + c + 1] = sum[r * sw + c + 1] + rs;
+                    cnt[(r + 1) * sw + c + 1] = cnt[r * sw + c + 1] + rc;
+                }
+            }
+            let mut out = inf.clone();
+            let mut removed = 0u64;
+            for r in 0..h {
+                for c in 0..w {
+                    let idx = r * w + c;
+                    if !inf[idx] || wide[idx] {
+                        continue;
+                    }
+                    let (r0, r1) = (r.saturating_sub(hy), (r + hy + 1).min(h));
+                    let (c0, c1) = (c.saturating_sub(hx), (c + hx + 1).min(w));
+                    let n = cnt[r1 * sw + c1] + cnt[r0 * sw + c0]
+                        - cnt[r0 * sw + c1]
+                        - cnt[r1 * sw + c0];
+                    if n == 0 {
+                        continue; // all dense around: consolidation
+                    }
+                    let s = sum[r1 * sw + c1] + sum[r0 * sw + c0]
+                        - sum[r0 * sw + c1]
+                        - sum[r1 * sw + c0];
+                    if s / f64::from(n) <= f64::from(cfg.ggo_background_hu) {
+                        out[idx] = false;
+                        removed += 1;
+                    }
+                }
+            }
+            (removed > 0).then_some((k, out, removed))
+        })
+        .collect();
+    let mut total = 0;
+    for (k, s, n) in per_slice {
+        map.insert(dims, infection, k, &s);
+        total += n;
+    }
+    total
 }
 
 /// Fills the holes of a row-major binary image: background pixels not connected
@@ -548,6 +709,83 @@ mod tests {
         );
         assert!(inf[g.index(28, 20, 3)], "ground glass stays infection");
         assert!(r.infection_removed_aerated_ml > 0.0);
+    }
+
+    /// Aerated lung (−850 HU) crossed by a thin vessel (+40 HU, 2 px = 2 mm wide),
+    /// beside a wide consolidation (+20 HU, 16 mm) and a ground-glass patch
+    /// (−550 HU, 24 mm) with a vessel through it; the network called all of them
+    /// infection. The vessel in aerated lung and its rim go; the consolidation,
+    /// the ground glass and the vessel inside it stay (the patch loses at most its
+    /// corners).
+    #[test]
+    fn vessels_in_aerated_lung_are_not_infection() {
+        let (w, hgt) = (64usize, 64usize);
+        let g = Geometry::with_signs([w, hgt, 1], [1.0, 1.0, 5.0], [-1.0, -1.0, 1.0]);
+        let mut v = vec![-850i16; g.len()];
+        let mut inf = vec![false; g.len()];
+        for j in 0..hgt {
+            for i in 0..w {
+                let idx = g.index(i, j, 0);
+                if (30..32).contains(&j) && i < 20 {
+                    v[idx] = 40; // vessel in aerated lung
+                    inf[idx] = true;
+                } else if (29..33).contains(&j) && i < 20 {
+                    v[idx] = -600; // its partial-volume rim
+                    inf[idx] = true;
+                }
+                let (x, y) = (i as i32 - 48, j as i32 - 16);
+                if x * x + y * y <= 64 {
+                    v[idx] = 20; // consolidation, a disk of 8 mm radius
+                    inf[idx] = true;
+                }
+                if (36..60).contains(&i) && (36..60).contains(&j) {
+                    v[idx] = if (47..49).contains(&i) { 40 } else { -550 };
+                    inf[idx] = true;
+                }
+            }
+        }
+        let vol = Volume::new(g.clone(), Voxels::I16(v)).expect("sizes");
+        let lung = vec![true; g.len()];
+        let before = inf.clone();
+        let removed =
+            remove_in_aerated_surroundings(&vol, Some(&lung), &mut inf, &PhysicsConfig::default());
+        let vessel_rim = (0..20usize)
+            .flat_map(|i| (29..33usize).map(move |j| (i, j)))
+            .filter(|&(i, j)| !inf[g.index(i, j, 0)])
+            .count();
+        assert_eq!(vessel_rim, 80, "the vessel and its rim removed");
+        let consolidation_lost = (0..w)
+            .flat_map(|i| (0..hgt).map(move |j| (i, j)))
+            .filter(|&(i, j)| (i as i32 - 48).pow(2) + (j as i32 - 16).pow(2) <= 64)
+            .filter(|&(i, j)| !inf[g.index(i, j, 0)])
+            .count();
+        // the disk's four one-pixel tips are narrower than the opening
+        assert!(
+            consolidation_lost <= 8,
+            "consolidation kept: {consolidation_lost} lost"
+        );
+        let patch: Vec<usize> = (36..60usize)
+            .flat_map(|i| (36..60usize).map(move |j| (i, j)))
+            .map(|(i, j)| g.index(i, j, 0))
+            .collect();
+        let kept = patch.iter().filter(|&&i| inf[i]).count();
+        assert!(
+            kept * 100 >= patch.len() * 85,
+            "ground glass kept but for corners: {kept} of {}",
+            patch.len()
+        );
+        assert_eq!(
+            removed as usize,
+            80 + consolidation_lost + patch.len() - kept
+        );
+        assert!(
+            before.iter().zip(&inf).all(|(&b, &a)| b || !a),
+            "nothing added"
+        );
+        assert!(inf[g.index(48, 16, 0)], "consolidation centre kept");
+        assert!(inf[g.index(40, 16, 0)], "consolidation edge kept");
+        assert!(inf[g.index(40, 40, 0)], "ground glass kept");
+        assert!(inf[g.index(47, 48, 0)], "vessel inside ground glass kept");
     }
 
     #[test]
