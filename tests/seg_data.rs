@@ -136,6 +136,52 @@ fn case_volumes_give_axial_slices_in_the_model_range() {
     );
 }
 
+/// Negatives (slices with neither lung nor infection, e.g. abdomen or head) are
+/// skipped unless asked for (`train --empty-slices`), then come with empty masks.
+#[test]
+fn empty_slices_of_volumes_are_taken_only_when_asked() {
+    let Some(data) = data_dir() else { return };
+    let src = data.join("covid19_ct_seg_zenodo3757476_volumes");
+    let dir = tempfile::tempdir().expect("temp");
+    for suffix in ["ct", "lung", "infection"] {
+        let f = format!("radiopaedia_group_R06_{suffix}.nii.gz");
+        copy(&src.join(&f), &dir.path().join(&f));
+    }
+    let ct =
+        lungscope::io::read_volume(&src.join("radiopaedia_group_R06_ct.nii.gz")).expect("reads");
+    lungscope::io::write_volume(&dir.path().join("neg_ct.nii.gz"), &ct).expect("writes");
+    let empty = lungscope::mask::LabelMask::empty(ct.geometry.clone());
+    for suffix in ["lung", "infection"] {
+        lungscope::io::write_mask(
+            &dir.path().join(format!("neg_{suffix}.nii.gz")),
+            &empty,
+            None,
+        )
+        .expect("writes");
+    }
+    let ds = load_dataset(dir.path(), &LoadOptions::default()).expect("loads");
+    assert_eq!(
+        ds.samples.len(),
+        9,
+        "the negative's slices skipped by default"
+    );
+    assert!(ds.samples.iter().all(|s| s.case != "neg"));
+    let opts = LoadOptions {
+        include_empty_slices: true,
+        ..LoadOptions::default()
+    };
+    let ds = load_dataset(dir.path(), &opts).expect("loads");
+    assert_eq!(ds.samples.len(), 18, "and all 9 as negatives when asked");
+    for s in ds.samples.iter().filter(|s| s.case == "neg") {
+        assert!(s.lung.as_ref().is_some_and(|m| m.iter().all(|&v| v == 0)));
+        assert!(
+            s.infection
+                .as_ref()
+                .is_some_and(|m| m.iter().all(|&v| v == 0))
+        );
+    }
+}
+
 #[test]
 fn pair_folders_match_masks_by_name_or_mask_suffix() {
     let dir = tempfile::tempdir().expect("temp");

@@ -81,6 +81,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             args.val_fraction,
             args.seed,
             args.pair_masks,
+            false,
         )?
         .2
     } else {

@@ -113,6 +113,10 @@ pub struct TrainArgs {
     /// Model id written into the model card.
     #[arg(long)]
     pub id: Option<String>,
+    /// Also train on volume slices with neither lung nor infection (negatives such as
+    /// abdomen or head slices); by default such slices are skipped.
+    #[arg(long)]
+    pub empty_slices: bool,
 }
 
 /// Loads `--data` / `--val-data` and splits by patient. Shared with `eval`.
@@ -122,10 +126,11 @@ pub(crate) fn load_split(
     val_fraction: f64,
     seed: u64,
     pair_masks: PairMasks,
+    include_empty_slices: bool,
 ) -> anyhow::Result<(Dataset, Vec<SliceSample>, Vec<SliceSample>)> {
     let options = LoadOptions {
         pair_masks,
-        include_empty_slices: false,
+        include_empty_slices,
     };
     let mut ds = load_dataset(data, &options)?;
     let all = std::mem::take(&mut ds.samples);
@@ -157,6 +162,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         args.val_fraction,
         args.seed,
         args.pair_masks,
+        args.empty_slices,
     )?;
     let (train_cases, val_cases) = (distinct_cases(&train_set), distinct_cases(&val_set));
     eprintln!("data: {} ({:?})", ds.root.display(), ds.layout);
