@@ -4,11 +4,35 @@
 //! length before reading it, so a corrupt 1 KB file declaring a 4 GB element
 //! would cost 4 GB of memory before failing. This walk reads only element headers
 //! (seeking over values) and refuses any length larger than what is left of the
-//! file, so allocations stay bounded by the file size.
+//! file, so allocations stay bounded by the file size. A deflated data set is
+//! inflated first (at most [`MAX_INFLATED_BYTES`]) and its lengths are checked
+//! against the inflated size: a file size says nothing about what deflate holds.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
+
+/// Largest inflated data set of a deflated DICOM file (1 GiB); a larger one is
+/// refused before the parser sees it.
+pub const MAX_INFLATED_BYTES: u64 = 1 << 30;
+
+/// What the walk reads from: the file, or an inflated data set in memory.
+trait Source: Read + Seek {
+    /// Moves `n` bytes forward or back from the current position.
+    fn skip_by(&mut self, n: i64) -> std::io::Result<()>;
+}
+
+impl Source for BufReader<File> {
+    fn skip_by(&mut self, n: i64) -> std::io::Result<()> {
+        self.seek_relative(n)
+    }
+}
+
+impl Source for Cursor<Vec<u8>> {
+    fn skip_by(&mut self, n: i64) -> std::io::Result<()> {
+        self.seek(SeekFrom::Current(n)).map(|_| ())
+    }
+}
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 const MAX_NESTING: usize = 16;
@@ -16,8 +40,8 @@ const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
 
-struct Walker {
-    r: BufReader<File>,
+struct Walker<R: Source> {
+    r: R,
     len: u64,
     implicit: bool,
     big_endian: bool,
@@ -35,7 +59,7 @@ enum Stop {
 type Walk = Result<Stop, String>;
 
 /// Checks the declared lengths of `path` (up to the pixel data when
-/// `stop_at_pixels`). Files without the `DICM` marker or with deflated data sets
+/// `stop_at_pixels`). Files without the `DICM` marker (which the parser refuses)
 /// are not checked. The error says which element is impossible.
 pub(super) fn check_lengths(path: &Path, stop_at_pixels: bool) -> Result<(), String> {
     let Ok(file) = File::open(path) else {
@@ -49,21 +73,69 @@ pub(super) fn check_lengths(path: &Path, stop_at_pixels: bool) -> Result<(), Str
         big_endian: false,
         stop_at_pixels,
     };
+    // "DICM" after the 128-byte preamble, or at the start without one
     let mut head = [0u8; 132];
-    if w.r.read_exact(&mut head).is_err() || &head[128..132] != b"DICM" {
+    let got = read_up_to(&mut w.r, &mut head);
+    let meta_at = if got == 132 && &head[128..132] == b"DICM" {
+        132
+    } else if got >= 4 && &head[..4] == b"DICM" {
+        4
+    } else {
         return Ok(());
-    }
+    };
+    w.r.seek(SeekFrom::Start(meta_at))
+        .map_err(|e| e.to_string())?;
     let ts = w.meta()?;
     match ts.as_str() {
-        DEFLATED => return Ok(()),
-        IMPLICIT_LE => w.implicit = true,
-        EXPLICIT_BE => w.big_endian = true,
-        _ => {}
+        DEFLATED => {
+            // explicit VR little endian inside the deflate stream
+            let mut inflated = Vec::new();
+            let read = flate2::read::DeflateDecoder::new(&mut w.r)
+                .take(MAX_INFLATED_BYTES + 1)
+                .read_to_end(&mut inflated);
+            if read.is_err() && inflated.is_empty() {
+                return Ok(()); // the parser reports the broken stream
+            }
+            if inflated.len() as u64 > MAX_INFLATED_BYTES {
+                return Err(format!(
+                    "the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes"
+                ));
+            }
+            let len = inflated.len() as u64;
+            let mut d = Walker {
+                r: Cursor::new(inflated),
+                len,
+                implicit: false,
+                big_endian: false,
+                stop_at_pixels,
+            };
+            d.dataset(u64::MAX, 0).map(|_| ())
+        }
+        IMPLICIT_LE => {
+            w.implicit = true;
+            w.dataset(u64::MAX, 0).map(|_| ())
+        }
+        EXPLICIT_BE => {
+            w.big_endian = true;
+            w.dataset(u64::MAX, 0).map(|_| ())
+        }
+        _ => w.dataset(u64::MAX, 0).map(|_| ()),
     }
-    w.dataset(u64::MAX, 0).map(|_| ())
 }
 
-impl Walker {
+/// Reads as much of `buf` as the source holds; returns the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
+
+impl<R: Source> Walker<R> {
     fn pos(&mut self) -> Result<u64, String> {
         self.r.stream_position().map_err(|e| e.to_string())
     }
@@ -91,7 +163,7 @@ impl Walker {
 
     fn skip(&mut self, n: u64) -> Result<(), String> {
         let n = i64::try_from(n).map_err(|_| "length overflow".to_string())?;
-        self.r.seek_relative(n).map_err(|e| e.to_string())
+        self.r.skip_by(n).map_err(|e| e.to_string())
     }
 
     fn check(&mut self, tag: (u16, u16), len: u32, end: u64) -> Result<(), String> {
