@@ -1,0 +1,6 @@
+//! Coverage-guided fuzzing of the dicom reader: see docs/fuzzing.md.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    lungscope::fuzz_support::dicom(data);
+});
