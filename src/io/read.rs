@@ -4,7 +4,8 @@
 //! libdeflate straight into the final voxel buffer (for int16 data no other copy is
 //! made; the header bytes in front are shifted out in place). The buffer's pages
 //! are faulted in on all cores first, so the single-threaded inflate runs without
-//! page faults. Peak memory is the compressed file plus the voxels. Streams libdeflate cannot take in one go
+//! page faults. Peak memory is the compressed file plus the raw voxels plus, for
+//! data that need conversion, the converted voxels (the read budget counts both). Streams libdeflate cannot take in one go
 //! (multi-member gzip, 4-D files of which only the first volume is wanted, sizes
 //! over 4 GiB) are inflated incrementally with zlib-rs.
 //!
