@@ -88,6 +88,46 @@ pub enum NiftiError {
         /// The file.
         path: PathBuf,
     },
+    /// Reading the volume would need more memory than the read budget allows.
+    #[error(
+        "the volume needs {needed} bytes of memory to read, more than the read budget of {budget} bytes (set LUNGSCOPE_MAX_READ_BYTES to raise it): {path}"
+    )]
+    OverBudget {
+        /// Bytes the read would hold at its peak.
+        needed: u64,
+        /// The budget.
+        budget: u64,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The system refused an allocation.
+    #[error("out of memory: could not allocate {bytes} bytes for the voxels: {path}")]
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: u64,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The input is a FIFO, device, socket or folder where a file was expected.
+    #[error("not a regular file ({kind}): {path}")]
+    NotRegularFile {
+        /// What it is.
+        kind: &'static str,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Voxel sizes so different from each other that images of the grid explode.
+    #[error(
+        "extreme voxel aspect ratio: spacing {spacing:?} mm (largest / smallest must be <= {max_ratio}): {path}"
+    )]
+    ExtremeAspect {
+        /// The spacing found.
+        spacing: [f64; 3],
+        /// The largest accepted ratio.
+        max_ratio: f64,
+        /// The file.
+        path: PathBuf,
+    },
     /// A datatype code this reader does not handle.
     #[error("unsupported NIfTI datatype {code} ({name}): {path}")]
     UnsupportedDatatype {

@@ -430,6 +430,16 @@ fn validate(raw: Raw, path: &Path) -> Result<Header, NiftiError> {
             path: path.to_path_buf(),
         });
     }
+    let (smin, smax) = spacing
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &s| (a.min(s), b.max(s)));
+    if smax / smin > MAX_SPACING_RATIO {
+        return Err(NiftiError::ExtremeAspect {
+            spacing,
+            max_ratio: MAX_SPACING_RATIO,
+            path: path.to_path_buf(),
+        });
+    }
     if invert(&affine).is_none() {
         return Err(bad_header(
             format!("the {affine_source} affine is singular"),
@@ -452,6 +462,11 @@ fn validate(raw: Raw, path: &Path) -> Result<Header, NiftiError> {
         warnings,
     })
 }
+
+/// Largest accepted ratio of the largest to the smallest voxel spacing. Real CT has
+/// at most ~20 (0.5 mm pixels, 10 mm slices); beyond this, images drawn with
+/// square pixels (report key slices, the viewer) would be enormous.
+pub const MAX_SPACING_RATIO: f64 = 100.0;
 
 /// sform when `sform_code > 0`, else qform when `qform_code > 0`, else the
 /// pixdim-only "method 1" of the standard (as nibabel's `get_best_affine`).

@@ -1,29 +1,33 @@
 //! One-shot gzip inflate of a whole NIfTI file into its final voxel buffer
 //! (libdeflate), with the buffer's pages faulted in beforehand on all cores.
 
+use super::error::NiftiError;
 use super::header::Header;
+use super::limits::try_vec;
 use super::read::Payload;
+use std::path::Path;
 
 /// Inflates the whole stream with libdeflate into the final buffer and shifts the
-/// header out. `None` if libdeflate refuses (the caller then streams and reports
-/// the exact problem).
+/// header out. `Ok(None)` if libdeflate refuses (the caller then streams and
+/// reports the exact problem); an error if the buffers cannot be allocated.
 pub(super) fn inflate_one_shot(
     comp: &[u8],
     hdr: &Header,
     total: usize,
     data_len: usize,
-) -> Option<Payload> {
+    path: &Path,
+) -> Result<Option<Payload>, NiftiError> {
     let off = hdr.vox_offset as usize;
     let mut d = libdeflater::Decompressor::new();
     if hdr.datatype == 4 && off.is_multiple_of(2) {
-        let mut v = vec![0i16; total.div_ceil(2)];
+        let mut v: Vec<i16> = try_vec(total.div_ceil(2), path)?;
         prefault(bytemuck::cast_slice_mut(v.as_mut_slice()));
         let t = std::time::Instant::now();
-        let n = d
-            .gzip_decompress(comp, bytemuck::cast_slice_mut(v.as_mut_slice()))
-            .ok()?;
+        let Ok(n) = d.gzip_decompress(comp, bytemuck::cast_slice_mut(v.as_mut_slice())) else {
+            return Ok(None);
+        };
         if n < off + data_len {
-            return None;
+            return Ok(None);
         }
         let t2 = std::time::Instant::now();
         v.copy_within(off / 2..off / 2 + data_len / 2, 0);
@@ -34,24 +38,26 @@ pub(super) fn inflate_one_shot(
         );
         v.truncate(data_len / 2);
         v.shrink_to_fit();
-        Some(Payload::I16(v))
+        Ok(Some(Payload::I16(v)))
     } else {
-        let mut v = vec![0u8; total];
+        let mut v: Vec<u8> = try_vec(total, path)?;
         prefault(&mut v);
-        let n = d.gzip_decompress(comp, &mut v).ok()?;
+        let Ok(n) = d.gzip_decompress(comp, &mut v) else {
+            return Ok(None);
+        };
         if n < off + data_len {
-            return None;
+            return Ok(None);
         }
         v.copy_within(off..off + data_len, 0);
         v.truncate(data_len);
         v.shrink_to_fit();
         if hdr.datatype == 4 {
             // odd vox_offset: realign into an i16 buffer
-            let mut out = vec![0i16; data_len / 2];
+            let mut out: Vec<i16> = try_vec(data_len / 2, path)?;
             bytemuck::cast_slice_mut::<i16, u8>(&mut out).copy_from_slice(&v);
-            return Some(Payload::I16(out));
+            return Ok(Some(Payload::I16(out)));
         }
-        Some(Payload::Bytes(v))
+        Ok(Some(Payload::Bytes(v)))
     }
 }
 

@@ -4,6 +4,7 @@ pub mod dicom;
 pub mod error;
 pub mod header;
 mod inflate;
+pub mod limits;
 pub mod names;
 pub mod open;
 pub mod qform;

@@ -22,6 +22,8 @@ pub fn is_dicom_path(path: &Path) -> bool {
 /// Reads a volume: folders and DICOM files through the DICOM reader (with
 /// `series` choosing among several series), anything else as NIfTI.
 pub fn open_volume(path: &Path, series: Option<&SeriesChoice>) -> Result<Volume, NiftiError> {
+    // Before anything opens it: a FIFO or device would block or never end.
+    super::limits::check_file_or_dir(path)?;
     if is_dicom_path(path) {
         Ok(dicom::read_dicom(path, series)?)
     } else {

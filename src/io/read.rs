@@ -4,21 +4,28 @@
 //! libdeflate straight into the final voxel buffer (for int16 data no other copy is
 //! made; the header bytes in front are shifted out in place). The buffer's pages
 //! are faulted in on all cores first, so the single-threaded inflate runs without
-//! page faults. Peak memory is the compressed file plus the voxels. Streams libdeflate cannot take in one go
+//! page faults. Peak memory is the compressed file plus the raw voxels plus, for
+//! data that need conversion, the converted voxels (the read budget counts both). Streams libdeflate cannot take in one go
 //! (multi-member gzip, 4-D files of which only the first volume is wanted, sizes
 //! over 4 GiB) are inflated incrementally with zlib-rs.
 //!
 //! Safety against bad files: nothing is allocated before the header is validated
 //! and its size is checked against what the file can contain (its length for
-//! `.nii`, the deflate format's 1032:1 maximum ratio for `.nii.gz`).
+//! `.nii`, the deflate format's 1032:1 maximum ratio for `.nii.gz`), and the
+//! memory the read holds at its peak (raw voxels plus converted voxels) is checked
+//! against an absolute budget ([`super::limits::max_read_bytes`]); allocations are
+//! fallible. Paths that are not regular files (FIFOs, devices) are refused before
+//! they are opened. Zero padding after the last gzip member is ignored, as gzip
+//! and nibabel do.
 
 use super::error::NiftiError;
 use super::header::{self, Header, datatype_info};
 use super::inflate::inflate_one_shot;
+use super::limits::{check_budget, check_regular_file, try_vec};
 use crate::mask::LabelMask;
 use crate::volume::{Geometry, Volume, VolumeInfo, Voxels};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// deflate cannot expand data by more than this factor.
@@ -34,6 +41,7 @@ pub(super) enum Payload {
 
 /// Reads the header of a NIfTI file (`.nii` or `.nii.gz`) without its voxels.
 pub fn read_header(path: &Path) -> Result<Header, NiftiError> {
+    check_regular_file(path)?;
     let mut file = File::open(path).map_err(|e| NiftiError::io("open", path, e))?;
     let len = file
         .metadata()
@@ -52,7 +60,7 @@ pub fn read_header(path: &Path) -> Result<Header, NiftiError> {
     if head.starts_with(&[0x1f, 0x8b]) {
         file.seek(SeekFrom::Start(0))
             .map_err(|e| NiftiError::io("seek", path, e))?;
-        let mut dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+        let mut dec = GzMembers::new(std::io::BufReader::new(file));
         let head = read_up_to(&mut dec, header::NIFTI2_HEADER + 4, path)?;
         header::parse(&head, path)
     } else {
@@ -73,7 +81,7 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
         path: path.to_path_buf(),
     })?;
     let mut warnings = hdr.warnings.clone();
-    let voxels = to_voxels(&hdr, payload, &mut warnings);
+    let voxels = to_voxels(&hdr, payload, &mut warnings, path)?;
     let geometry = Geometry::from_affine(hdr.dims, hdr.affine);
     let info = VolumeInfo {
         path: Some(path.to_path_buf()),
@@ -116,7 +124,7 @@ pub fn read_mask(path: &Path, grid: Option<&Geometry>) -> Result<LabelMask, Nift
         });
     }
     let mut warnings = Vec::new();
-    let voxels = to_voxels(&hdr, payload, &mut warnings);
+    let voxels = to_voxels(&hdr, payload, &mut warnings, path)?;
     let not_labels = |reason: String| NiftiError::NotLabels {
         reason,
         path: path.to_path_buf(),
@@ -178,6 +186,7 @@ fn gzip_error(e: std::io::Error, path: &Path) -> NiftiError {
 
 /// Header and raw voxels of the first 3-D volume.
 fn read_raw(path: &Path) -> Result<(Header, Payload), NiftiError> {
+    check_regular_file(path)?;
     let mut file = File::open(path).map_err(|e| NiftiError::io("open", path, e))?;
     let file_len = file
         .metadata()
@@ -248,21 +257,36 @@ fn read_plain(mut file: File, file_len: u64, path: &Path) -> Result<(Header, Pay
             path: path.to_path_buf(),
         });
     }
+    check_budget(peak_bytes(&hdr, data_len), path)?;
     file.seek(SeekFrom::Start(hdr.vox_offset))
         .map_err(|e| NiftiError::io("seek", path, e))?;
-    let mut payload = alloc_payload(&hdr, data_len as usize);
+    let mut payload = alloc_payload(&hdr, data_len as usize, path)?;
     file.read_exact(payload_bytes(&mut payload))
         .map_err(|e| NiftiError::io("read", path, e))?;
     fix_endian(&hdr, &mut payload);
     Ok((hdr, payload))
 }
 
-fn alloc_payload(hdr: &Header, data_len: usize) -> Payload {
-    if hdr.datatype == 4 {
-        Payload::I16(vec![0i16; data_len / 2])
+fn alloc_payload(hdr: &Header, data_len: usize, path: &Path) -> Result<Payload, NiftiError> {
+    Ok(if hdr.datatype == 4 {
+        Payload::I16(try_vec(data_len / 2, path)?)
     } else {
-        Payload::Bytes(vec![0u8; data_len])
-    }
+        Payload::Bytes(try_vec(data_len, path)?)
+    })
+}
+
+/// Bytes a read holds at its peak for `raw` bytes of voxel data: the raw buffer
+/// plus the converted voxels (float32 in the worst case; int16 data without
+/// scaling are kept as they are).
+fn peak_bytes(hdr: &Header, raw: u64) -> u64 {
+    let voxels: u64 = hdr.dims.iter().map(|&d| d as u64).product();
+    let identity_i16 = hdr.datatype == 4 && hdr.slope == 1.0 && hdr.inter == 0.0;
+    let converted = if identity_i16 {
+        0
+    } else {
+        voxels.saturating_mul(4)
+    };
+    raw.saturating_add(converted)
 }
 
 fn payload_bytes(p: &mut Payload) -> &mut [u8] {
@@ -302,11 +326,8 @@ fn read_gzip(file: File, file_len: u64, path: &Path) -> Result<(Header, Payload)
         comp_vec = v;
         &comp_vec
     };
-    let head = read_up_to(
-        &mut flate2::read::MultiGzDecoder::new(comp),
-        header::NIFTI2_HEADER,
-        path,
-    )?;
+    let comp = strip_zero_padding(comp);
+    let head = read_up_to(&mut GzMembers::new(comp), header::NIFTI2_HEADER, path)?;
     let hdr = header::parse(&head, path)?;
     let data_len = voxel_bytes(&hdr, path)?;
     let needed = hdr.vox_offset.saturating_add(data_len);
@@ -314,6 +335,7 @@ fn read_gzip(file: File, file_len: u64, path: &Path) -> Result<(Header, Payload)
     if needed > max_out {
         return Err(impossible(&hdr, needed, file_len, path));
     }
+    check_budget(peak_bytes(&hdr, needed), path)?;
     // The gzip trailer holds the uncompressed size modulo 2^32.
     let isize_field = if comp.len() >= 18 {
         let t = &comp[comp.len() - 4..];
@@ -326,7 +348,7 @@ fn read_gzip(file: File, file_len: u64, path: &Path) -> Result<(Header, Payload)
         && isize_field - needed <= (needed / 64).max(1 << 16);
     if one_shot {
         let t = std::time::Instant::now();
-        let p = inflate_one_shot(comp, &hdr, isize_field as usize, data_len as usize);
+        let p = inflate_one_shot(comp, &hdr, isize_field as usize, data_len as usize, path)?;
         tracing::debug!(
             "one-shot inflate of {} bytes: {:.1} ms",
             isize_field,
@@ -339,7 +361,7 @@ fn read_gzip(file: File, file_len: u64, path: &Path) -> Result<(Header, Payload)
         }
     }
     // Incremental path: exact errors for truncated/corrupt streams.
-    let mut dec = flate2::read::MultiGzDecoder::new(comp);
+    let mut dec = GzMembers::new(comp);
     let mut skip = std::io::sink();
     let skipped = std::io::copy(&mut (&mut dec).take(hdr.vox_offset), &mut skip)
         .map_err(|e| gzip_error(e, path))?;
@@ -350,7 +372,7 @@ fn read_gzip(file: File, file_len: u64, path: &Path) -> Result<(Header, Payload)
             path: path.to_path_buf(),
         });
     }
-    let mut payload = alloc_payload(&hdr, data_len as usize);
+    let mut payload = alloc_payload(&hdr, data_len as usize, path)?;
     let buf = payload_bytes(&mut payload);
     let mut filled = 0usize;
     while filled < buf.len() {
@@ -374,15 +396,94 @@ fn read_gzip(file: File, file_len: u64, path: &Path) -> Result<(Header, Payload)
     Ok((hdr, payload))
 }
 
+/// Gzip members one after the other (as `MultiGzDecoder`), except that zero bytes
+/// after a member end the stream, as gzip and nibabel accept them (padding to a
+/// block size). Anything else after a member must be another member; data after
+/// the zero padding is an error.
+struct GzMembers<R: BufRead> {
+    dec: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    fn new(r: R) -> Self {
+        Self {
+            dec: Some(flate2::bufread::GzDecoder::new(r)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(dec) = self.dec.as_mut() else {
+                return Ok(0);
+            };
+            let n = dec.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // End of a member: the end of the input, zero padding, or another member.
+            let r = dec.get_mut();
+            let mut padded = false;
+            loop {
+                let b = r.fill_buf()?;
+                if b.is_empty() {
+                    self.dec = None;
+                    return Ok(0);
+                }
+                let zeros = b.iter().take_while(|&&x| x == 0).count();
+                if zeros == b.len() {
+                    r.consume(zeros);
+                    padded = true;
+                    continue;
+                }
+                if zeros > 0 || padded {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "data after the zero padding that follows the gzip stream",
+                    ));
+                }
+                break;
+            }
+            if let Some(d) = self.dec.take() {
+                self.dec = Some(flate2::bufread::GzDecoder::new(d.into_inner()));
+            }
+        }
+    }
+}
+
+/// The compressed stream without zero padding after its last member, for the
+/// one-shot path (which reads the length field from the last four bytes). When the
+/// stream ends in 16 or more zero bytes, it is cut 8 bytes after its last non-zero
+/// byte (a trailer may itself end in zeros). If that guess misplaces the trailer,
+/// the one-shot inflate fails its size check and the incremental path, which
+/// handles the padding exactly, takes over.
+fn strip_zero_padding(comp: &[u8]) -> &[u8] {
+    let nz = comp.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if comp.len() - nz >= 16 {
+        &comp[..(nz + 8).min(comp.len())]
+    } else {
+        comp
+    }
+}
+
 /// Converts raw voxels to HU storage, applying slope/intercept.
-fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxels {
+fn to_voxels(
+    hdr: &Header,
+    payload: Payload,
+    warnings: &mut Vec<String>,
+    path: &Path,
+) -> Result<Voxels, NiftiError> {
     let (slope, inter) = (hdr.slope, hdr.inter);
     let identity = slope == 1.0 && inter == 0.0;
     let integral_scaling = slope.fract() == 0.0 && inter.fract() == 0.0;
     match payload {
         Payload::I16(mut v) => {
             if identity {
-                return Voxels::I16(v);
+                return Ok(Voxels::I16(v));
             }
             let (lo, hi) = v
                 .iter()
@@ -393,20 +494,34 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                 for x in v.iter_mut() {
                     *x = (f64::from(*x) * slope + inter) as i16;
                 }
-                Voxels::I16(v)
+                Ok(Voxels::I16(v))
             } else {
-                Voxels::F32(
-                    v.iter()
-                        .map(|&x| (f64::from(x) * slope + inter) as f32)
-                        .collect(),
+                // Checked like every other datatype: results beyond float32 are
+                // replaced, never stored as infinities.
+                convert(
+                    bytemuck::cast_slice(v.as_slice()),
+                    2,
+                    |b| f64::from(i16::from_ne_bytes([b[0], b[1]])),
+                    slope,
+                    inter,
+                    warnings,
+                    path,
                 )
             }
         }
         Payload::Bytes(bytes) => {
             let be = hdr.big_endian;
             match hdr.datatype {
-                2 => convert(&bytes, 1, |b| f64::from(b[0]), slope, inter, warnings),
-                256 => convert(&bytes, 1, |b| f64::from(b[0] as i8), slope, inter, warnings),
+                2 => convert(&bytes, 1, |b| f64::from(b[0]), slope, inter, warnings, path),
+                256 => convert(
+                    &bytes,
+                    1,
+                    |b| f64::from(b[0] as i8),
+                    slope,
+                    inter,
+                    warnings,
+                    path,
+                ),
                 512 => convert(
                     &bytes,
                     2,
@@ -414,6 +529,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                     slope,
                     inter,
                     warnings,
+                    path,
                 ),
                 8 => convert(
                     &bytes,
@@ -422,6 +538,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                     slope,
                     inter,
                     warnings,
+                    path,
                 ),
                 768 => convert(
                     &bytes,
@@ -430,6 +547,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                     slope,
                     inter,
                     warnings,
+                    path,
                 ),
                 1024 => convert(
                     &bytes,
@@ -438,6 +556,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                     slope,
                     inter,
                     warnings,
+                    path,
                 ),
                 1280 => convert(
                     &bytes,
@@ -446,6 +565,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                     slope,
                     inter,
                     warnings,
+                    path,
                 ),
                 16 => convert(
                     &bytes,
@@ -454,6 +574,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                     slope,
                     inter,
                     warnings,
+                    path,
                 ),
                 // 64 (float64); other codes were rejected when the header was parsed
                 _ => convert(
@@ -463,6 +584,7 @@ fn to_voxels(hdr: &Header, payload: Payload, warnings: &mut Vec<String>) -> Voxe
                     slope,
                     inter,
                     warnings,
+                    path,
                 ),
             }
         }
@@ -483,8 +605,11 @@ fn fits_i16(lo: f64, hi: f64) -> bool {
     lo >= f64::from(i16::MIN) && hi <= f64::from(i16::MAX)
 }
 
-/// Two passes: find the range, integrality and non-finite values, then store as
-/// `i16` when every scaled value is an integer that fits, else as `f32`.
+/// Two passes: find the range, integrality and values that are not finite or do
+/// not fit float32, then store as `i16` when every scaled value is an integer that
+/// fits, else as `f32`. Values that are NaN, infinite, or beyond float32's range
+/// (so infinite after the narrowing cast) are replaced by the smallest valid value
+/// and counted in a warning. The output is allocated fallibly.
 fn convert(
     bytes: &[u8],
     width: usize,
@@ -492,14 +617,16 @@ fn convert(
     slope: f64,
     inter: f64,
     warnings: &mut Vec<String>,
-) -> Voxels {
+    path: &Path,
+) -> Result<Voxels, NiftiError> {
+    let valid = |v: f64| v.is_finite() && v.abs() <= f64::from(f32::MAX);
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     let mut integral = true;
     let mut bad = 0usize;
     for c in bytes.chunks_exact(width) {
         let v = get(c) * slope + inter;
-        if !v.is_finite() {
+        if !valid(v) {
             bad += 1;
             continue;
         }
@@ -512,16 +639,27 @@ fn convert(
     let fill = if lo.is_finite() { lo } else { 0.0 };
     if bad > 0 {
         warnings.push(format!(
-            "{bad} NaN/Inf voxels were replaced by the minimum finite value {fill}"
+            "{bad} NaN/Inf voxels (NaN, infinite, or beyond the float32 range after scaling by slope {slope}, intercept {inter}) were replaced by the minimum finite value {fill}"
         ));
     }
     let value = |c: &[u8]| {
         let v = get(c) * slope + inter;
-        if v.is_finite() { v } else { fill }
+        if valid(v) { v } else { fill }
+    };
+    let n = bytes.len() / width;
+    let reserve_err = |elem: u64| NiftiError::OutOfMemory {
+        bytes: (n as u64).saturating_mul(elem),
+        path: path.to_path_buf(),
     };
     if integral && (!lo.is_finite() || fits_i16(lo, hi)) {
-        Voxels::I16(bytes.chunks_exact(width).map(|c| value(c) as i16).collect())
+        let mut out: Vec<i16> = Vec::new();
+        out.try_reserve_exact(n).map_err(|_| reserve_err(2))?;
+        out.extend(bytes.chunks_exact(width).map(|c| value(c) as i16));
+        Ok(Voxels::I16(out))
     } else {
-        Voxels::F32(bytes.chunks_exact(width).map(|c| value(c) as f32).collect())
+        let mut out: Vec<f32> = Vec::new();
+        out.try_reserve_exact(n).map_err(|_| reserve_err(4))?;
+        out.extend(bytes.chunks_exact(width).map(|c| value(c) as f32));
+        Ok(Voxels::F32(out))
     }
 }

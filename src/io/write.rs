@@ -137,6 +137,32 @@ fn build_header(
             h.srow_y = r.srow_y;
             h.srow_z = r.srow_z;
             h.dim_info = r.dim_info;
+            // Only a usable affine is written: a non-finite sform (which the reader
+            // refuses to use) is dropped, so masks never carry one.
+            let srow_finite = [h.srow_x, h.srow_y, h.srow_z]
+                .iter()
+                .flatten()
+                .all(|v| v.is_finite());
+            if !srow_finite {
+                h.sform_code = 0;
+                h.srow_x = [0.0; 4];
+                h.srow_y = [0.0; 4];
+                h.srow_z = [0.0; 4];
+            }
+            let qform_finite = [
+                h.quatern_b,
+                h.quatern_c,
+                h.quatern_d,
+                h.quatern_x,
+                h.quatern_y,
+                h.quatern_z,
+            ]
+            .iter()
+            .chain(&h.pixdim[..4])
+            .all(|v| v.is_finite());
+            if !qform_finite {
+                h.qform_code = 0;
+            }
             for n in 4..8 {
                 h.pixdim[n] = if r.pixdim[n].is_finite() {
                     r.pixdim[n]

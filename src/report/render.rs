@@ -60,12 +60,16 @@ impl RgbImage {
 const INFECTION_ALPHA: f32 = 0.45;
 /// Images smaller than this (longest side, pixels) are enlarged by an integer factor.
 const MIN_SIDE: usize = 400;
+/// Rendered images are at most this many pixels on their longest side (very
+/// anisotropic grids are shrunk to fit instead of allocating gigabytes).
+pub const MAX_SIDE: usize = 4096;
 
 /// Renders axial slice `slice` of `volume` with `labels` on top: infection filled
 /// and outlined, other labels (the lungs) outlined.
 ///
 /// Anisotropic pixels are resampled (nearest neighbour) to square ones, and small
-/// slices are enlarged so the image is at least [`MIN_SIDE`] pixels wide or tall.
+/// slices are enlarged so the image is at least [`MIN_SIDE`] pixels wide or tall;
+/// images are never larger than [`MAX_SIDE`] pixels on a side (shrunk to fit).
 pub fn render_axial(
     volume: &Volume,
     labels: &LabelMask,
@@ -108,9 +112,18 @@ pub fn render_axial(
     // Square pixels, then enlarge.
     let [pw, ph] = hu.pixel_mm;
     let unit = pw.min(ph).max(1e-6);
+    let (fw, fh) = (w as f64 * pw / unit, h as f64 * ph / unit);
+    let longest = fw.max(fh);
+    let shrink = if longest.is_finite() && longest > MAX_SIDE as f64 {
+        MAX_SIDE as f64 / longest
+    } else if longest.is_finite() {
+        1.0
+    } else {
+        return Err(ReportError::Image("non-finite pixel size".into()));
+    };
     let (sw, sh) = (
-        ((w as f64 * pw / unit).round() as usize).max(1),
-        ((h as f64 * ph / unit).round() as usize).max(1),
+        ((fw * shrink).round() as usize).clamp(1, MAX_SIDE),
+        ((fh * shrink).round() as usize).clamp(1, MAX_SIDE),
     );
     let factor = MIN_SIDE.div_ceil(sw.max(sh)).max(1);
     let (ow, oh) = (sw * factor, sh * factor);
@@ -270,6 +283,24 @@ mod tests {
         .expect("render");
         let yellow = img.pixels.chunks(3).filter(|p| p == &[255, 230, 0]).count();
         assert!(yellow > 4 * 20, "{yellow} yellow pixels");
+    }
+
+    #[test]
+    fn extreme_aspect_ratio_is_bounded_in_pixels() {
+        // Issue 11: spacing 0.001 x 1000 mm asked for a 12.3 GB key-slice image.
+        let g = Geometry::with_signs([40, 30, 1], [0.001, 1000.0, 1.0], [1.0; 3]);
+        let vol = Volume::new(g.clone(), Voxels::I16(vec![0; g.len()])).expect("volume");
+        let lab = LabelMask::empty(g);
+        let img = render_axial(
+            &vol,
+            &lab,
+            0,
+            WindowLevel::new(1500.0, -600.0),
+            &LabelTable::default(),
+        )
+        .expect("render");
+        assert!(img.width <= MAX_SIDE && img.height <= MAX_SIDE);
+        assert!(img.width >= 1 && img.height >= 1);
     }
 
     #[test]

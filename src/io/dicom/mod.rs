@@ -363,11 +363,14 @@ fn read_index(
         .iter()
         .try_fold(4u64, |acc, &d| acc.checked_mul(d))
         .unwrap_or(u64::MAX);
-    if bytes > MAX_VOXEL_BYTES {
+    // The same absolute read budget as NIfTI (LUNGSCOPE_MAX_READ_BYTES), within
+    // this reader's own cap.
+    let limit = MAX_VOXEL_BYTES.min(crate::io::limits::max_read_bytes());
+    if bytes > limit {
         return Err(DicomError::TooLarge {
             dims: dims64,
             bytes,
-            limit: MAX_VOXEL_BYTES,
+            limit,
             path: path.to_path_buf(),
         });
     }
