@@ -388,18 +388,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_path_is_next_to_the_source() {
+    fn default_path_is_next_to_the_source_with_its_own_suffix() {
         assert_eq!(
             default_mask_path(Path::new("/d/case_ct.nii.gz")),
-            PathBuf::from("/d/case_ct_seg.nii.gz")
+            PathBuf::from("/d/case_ct_edited.nii.gz")
         );
         assert_eq!(
             default_mask_path(Path::new("/d/A.NII")),
-            PathBuf::from("/d/A_seg.nii.gz")
+            PathBuf::from("/d/A_edited.nii.gz")
         );
         assert_eq!(
             default_mask_path(Path::new("/d/slice.dcm")),
-            PathBuf::from("/d/slice_seg.nii.gz")
+            PathBuf::from("/d/slice_edited.nii.gz")
         );
         assert_eq!(
             with_nifti_extension(PathBuf::from("/d/mask")),
