@@ -88,13 +88,23 @@ pub fn write_atomic_with(
 /// Creates a new temporary file in `dir` with an unguessable name; never opens an
 /// existing file or follows a link.
 fn create_temporary(dir: &Path, name: &str) -> Result<(PathBuf, File), AtomicWriteError> {
+    create_temporary_drawing(dir, name, random_u64)
+}
+
+/// [`create_temporary`] with the random part of the name drawn by `draw` (tests
+/// draw a name that is already taken).
+fn create_temporary_drawing(
+    dir: &Path,
+    name: &str,
+    mut draw: impl FnMut() -> u64,
+) -> Result<(PathBuf, File), AtomicWriteError> {
     let mut cut = name.len().min(MAX_NAME_PART);
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }
     let mut last = None;
     for _ in 0..NAME_TRIES {
-        let tmp = dir.join(format!(".{}.tmp-{:016x}", &name[..cut], random_u64()));
+        let tmp = dir.join(format!(".{}.tmp-{:016x}", &name[..cut], draw()));
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
@@ -113,7 +123,7 @@ fn create_temporary(dir: &Path, name: &str) -> Result<(PathBuf, File), AtomicWri
 /// 64 bits nobody outside this process can predict: std's `RandomState` keys come
 /// from the operating system's random source; the time, process id and a counter are
 /// mixed in so every call differs.
-fn random_u64() -> u64 {
+pub(super) fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -207,18 +217,27 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let victim = dir.path().join("victim.txt");
         std::fs::write(&victim, b"precious").expect("write");
-        let (tmp, f) = create_temporary(dir.path(), "out.txt").expect("temporary");
+        // Someone guessed the first name drawn and planted a link there.
+        let planted = dir.path().join(format!(".out.txt.tmp-{:016x}", 7));
+        std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+        let mut draws = [7u64, 8].into_iter();
+        let (tmp, mut f) =
+            create_temporary_drawing(dir.path(), "out.txt", || draws.next().unwrap_or(9))
+                .expect("another name is drawn");
+        f.write_all(b"new").expect("write");
         drop(f);
-        std::fs::remove_file(&tmp).expect("remove");
-        // A link planted at a name that was drawn is refused, not followed.
-        std::os::unix::fs::symlink(&victim, &tmp).expect("symlink");
-        let e = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .expect_err("create_new refuses the link");
-        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
-        write_atomic(&dir.path().join("out.txt"), b"new").expect("write");
+        assert_eq!(tmp, dir.path().join(format!(".out.txt.tmp-{:016x}", 8)));
+        assert_eq!(std::fs::read(&victim).expect("read"), b"precious");
+        assert!(
+            std::fs::symlink_metadata(&planted)
+                .expect("the link stays")
+                .file_type()
+                .is_symlink()
+        );
+        // A name that is taken every time gives up with an error, opening nothing.
+        let err = create_temporary_drawing(dir.path(), "out.txt", || 7).expect_err("all taken");
+        assert_eq!(err.action, "create");
+        assert_eq!(err.source.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&victim).expect("read"), b"precious");
     }
 }
