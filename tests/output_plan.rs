@@ -10,6 +10,7 @@
 mod seg_support;
 
 use lungscope::io::names::{edited_mask_name, model_mask_name};
+use lungscope::mask::{INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
 use lungscope::seg::model::Head;
 use lungscope::volume::{Geometry, Volume, Voxels};
 use std::path::{Path, PathBuf};
@@ -47,13 +48,12 @@ fn stderr(out: &Output) -> String {
 /// Writes a small CT-like volume (air around a soft-tissue body with two dark
 /// "lungs") to `path`.
 fn ct(path: &Path) {
-    let g = Geometry::with_signs([32, 32, 2], [1.0, 1.0, 2.5], [-1.0, -1.0, 1.0]);
+    let g = grid();
     let mut hu = vec![-1000i16; g.len()];
     for k in 0..2 {
         for j in 4..28 {
             for i in 2..30 {
-                let lung = (8..24).contains(&j) && ((5..14).contains(&i) || (18..27).contains(&i));
-                hu[g.index(i, j, k)] = if lung { -850 } else { 40 };
+                hu[g.index(i, j, k)] = if lung_side(i, j).is_some() { -850 } else { 40 };
             }
         }
     }
@@ -62,6 +62,40 @@ fn ct(path: &Path) {
         std::fs::create_dir_all(dir).expect("mkdir");
     }
     lungscope::io::write_volume(path, &volume).expect("volume written");
+}
+
+/// The grid of [`ct`]: 32 × 32 × 2 voxels of 1 × 1 × 2.5 mm.
+fn grid() -> Geometry {
+    Geometry::with_signs([32, 32, 2], [1.0, 1.0, 2.5], [-1.0, -1.0, 1.0])
+}
+
+/// The lung label of voxel column `(i, j)` of [`ct`], if it is in a lung.
+fn lung_side(i: usize, j: usize) -> Option<u8> {
+    if !(8..24).contains(&j) {
+        None
+    } else if (5..14).contains(&i) {
+        Some(RIGHT_LUNG)
+    } else if (18..27).contains(&i) {
+        Some(LEFT_LUNG)
+    } else {
+        None
+    }
+}
+
+/// Writes the ground-truth label map of [`ct`] (both lungs, a little infection).
+fn labels(path: &Path) {
+    let g = grid();
+    let mut mask = LabelMask::empty(g.clone());
+    for k in 0..2 {
+        for j in 0..32 {
+            for i in 0..32 {
+                if let Some(side) = lung_side(i, j) {
+                    mask.labels[g.index(i, j, k)] = if j < 10 { INFECTION } else { side };
+                }
+            }
+        }
+    }
+    lungscope::io::write_mask(path, &mask, None).expect("mask written");
 }
 
 /// Every file under `dir` with its bytes, sorted (to show nothing changed).
@@ -276,9 +310,9 @@ fn report_refuses_an_existing_file_without_overwrite_and_one_file_named_twice() 
     let s = setup();
     let x = s.work.join("x.nii.gz");
     ct(&x);
-    let seg = s.work.join("x_seg.nii.gz");
-    let out = segment(&s.model, &[x.as_os_str()]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A label map with lungs (the untrained test model may find none).
+    let seg = s.work.join("x_labels.nii.gz");
+    labels(&seg);
     let json = s.work.join("r.json");
     std::fs::write(&json, b"{\"kept\": true}").expect("write");
     let report = |extra: &[&std::ffi::OsStr]| {
@@ -400,4 +434,33 @@ fn eval_refuses_an_existing_json_and_warns_about_a_damaged_model_choice() {
             .any(|l| l.starts_with("warning:") && l.contains("active.json")),
         "{err}"
     );
+}
+
+#[test]
+fn bench_load_never_touches_a_file_in_its_write_folder() {
+    let s = setup();
+    let x = s.work.join("x.nii.gz");
+    ct(&x);
+    let dir = s.work.join("disk");
+    std::fs::create_dir(&dir).expect("mkdir");
+    // A user's file with the name the benchmark once wrote and deleted.
+    std::fs::write(dir.join("bench_mask.nii.gz"), b"a user's mask").expect("write");
+    let before = snapshot(&s.work);
+    let out = lungscope(&[
+        "bench-load".as_ref(),
+        x.as_os_str(),
+        "--repeat".as_ref(),
+        "1".as_ref(),
+        "--write-dir".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        result["mask_file_bytes"].as_u64().is_some_and(|b| b > 0),
+        "the mask was written: {result}"
+    );
+    // Same files, same bytes, no scratch folder left behind.
+    assert_eq!(snapshot(&s.work), before);
+    assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
 }
