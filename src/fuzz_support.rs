@@ -13,20 +13,13 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
+use crate::fsutil::ScratchDir;
 use crate::io::{open_volume, read_header, read_mask, read_volume};
 use crate::volume::View;
 
-/// A scratch folder of one thread, removed when the thread ends.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 thread_local! {
-    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+    /// A fresh private scratch folder of one thread, removed when the thread ends.
+    static SCRATCH: RefCell<Option<ScratchDir>> = const { RefCell::new(None) };
 }
 
 /// Writes `data` to `name` in a per-thread scratch folder and runs `f` on the path.
@@ -36,15 +29,9 @@ fn with_file<R>(name: &str, data: &[u8], f: impl FnOnce(&Path) -> R) -> Option<R
     let path: PathBuf = SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         if s.is_none() {
-            let dir = std::env::temp_dir().join(format!(
-                "lungscope-fuzz-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            std::fs::create_dir_all(&dir).ok()?;
-            *s = Some(Scratch(dir));
+            *s = Some(ScratchDir::new("lungscope-fuzz").ok()?);
         }
-        s.as_ref().map(|d| d.0.join(name))
+        s.as_ref().map(|d| d.path().join(name))
     })?;
     std::fs::write(&path, data).ok()?;
     Some(f(&path))

@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod edit;
+pub mod fsutil;
 pub mod fuzz_support;
 pub mod io;
 pub mod mask;

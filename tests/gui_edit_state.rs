@@ -369,7 +369,7 @@ fn another_volume_waits_for_save_discard_or_cancel() {
     let saved = default_mask_path(&r06);
     assert_eq!(
         saved,
-        dir.path().join("radiopaedia_group_R06_ct_seg.nii.gz")
+        dir.path().join("radiopaedia_group_R06_ct_edited.nii.gz")
     );
     assert_eq!(s.last_saved_mask(), Some(saved.as_path()));
     let back = lungscope::io::read_mask(&saved, Some(&edited.geometry)).expect("saved mask");
@@ -392,7 +392,7 @@ fn another_volume_waits_for_save_discard_or_cancel() {
     assert!(!s.has_unsaved_edits());
     assert!(
         !dir.path()
-            .join("radiopaedia_group_R03_ct_seg.nii.gz")
+            .join("radiopaedia_group_R03_ct_edited.nii.gz")
             .exists()
     );
 }
@@ -430,7 +430,7 @@ fn saving_never_writes_over_the_source() {
     assert!(!s.has_unsaved_edits());
     assert!(
         dir.path()
-            .join("radiopaedia_group_R06_ct_seg.nii.gz")
+            .join("radiopaedia_group_R06_ct_edited.nii.gz")
             .is_file()
     );
 }

@@ -2,7 +2,9 @@
 //! (closing the window, closing the volume, or loading another volume).
 //!
 //! "Save mask" writes the session's label map next to the source volume as
-//! `<stem>_seg.nii.gz` (never over the source: `io::write_mask` refuses) in a
+//! `<stem>_edited.nii.gz` (a name of its own, so `lungscope segment`, which writes
+//! `<stem>_seg.nii.gz`, never replaces a correction; never over the source:
+//! `io::write_mask` refuses) in a
 //! background job; `io::write_mask` writes atomically (temporary file, then rename).
 //! The session is marked saved only if nothing was edited while the file was
 //! written.
@@ -78,7 +80,7 @@ pub struct Guard {
     last_saved: Option<PathBuf>,
 }
 
-/// `<stem>_seg.nii.gz` next to `source` (`case.nii.gz` → `case_seg.nii.gz`).
+/// `<stem>_edited.nii.gz` next to `source` (`case.nii.gz` → `case_edited.nii.gz`).
 pub fn default_mask_path(source: &Path) -> PathBuf {
     let name = file_name(source);
     let lower = name.to_lowercase();
@@ -89,7 +91,7 @@ pub fn default_mask_path(source: &Path) -> PathBuf {
     } else {
         name.as_str()
     };
-    source.with_file_name(format!("{stem}_seg.nii.gz"))
+    source.with_file_name(crate::io::names::edited_mask_name(stem))
 }
 
 /// A chosen save path with a NIfTI extension (`.nii.gz` added when it has none).
@@ -386,18 +388,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_path_is_next_to_the_source() {
+    fn default_path_is_next_to_the_source_with_its_own_suffix() {
         assert_eq!(
             default_mask_path(Path::new("/d/case_ct.nii.gz")),
-            PathBuf::from("/d/case_ct_seg.nii.gz")
+            PathBuf::from("/d/case_ct_edited.nii.gz")
         );
         assert_eq!(
             default_mask_path(Path::new("/d/A.NII")),
-            PathBuf::from("/d/A_seg.nii.gz")
+            PathBuf::from("/d/A_edited.nii.gz")
         );
         assert_eq!(
             default_mask_path(Path::new("/d/slice.dcm")),
-            PathBuf::from("/d/slice_seg.nii.gz")
+            PathBuf::from("/d/slice_edited.nii.gz")
         );
         assert_eq!(
             with_nifti_extension(PathBuf::from("/d/mask")),

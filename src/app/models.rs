@@ -134,6 +134,11 @@ impl ModelManager {
                 Err(e) => self.store_error = Some(format!("model versions unavailable: {e}")),
             }
         }
+        // A damaged `active.json` (or a choice whose version is gone) falls back to the
+        // default model, and the models window says so, naming the file.
+        if let Some(problem) = self.store.as_ref().and_then(ModelStore::active_problem) {
+            self.store_error = Some(problem);
+        }
         let remembered = self.store.as_ref().map(ModelStore::active);
         let source = match remembered {
             Some(Ok(Active::Version(id))) => Some(ModelSource::Version(id)),

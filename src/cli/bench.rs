@@ -5,6 +5,7 @@
 
 use crate::io;
 use crate::mask::LabelMask;
+use anyhow::Context;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +20,9 @@ pub struct BenchLoadArgs {
     /// Timed repetitions (after one untimed warm-up).
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
-    /// Also time writing a uint8 mask of the same grid (.nii.gz) into this folder.
+    /// Also time writing a uint8 mask of the same grid (.nii.gz) on this folder's disk:
+    /// into a fresh private folder made inside it and removed afterwards, so no file
+    /// already there is touched.
     #[arg(long)]
     pub write_dir: Option<PathBuf>,
     /// The mask to re-write (read first, on the volume's grid); without it a
@@ -89,14 +92,16 @@ pub fn run(args: &BenchLoadArgs) -> anyhow::Result<ExitCode> {
             Some(p) => io::read_mask(p, Some(&geometry))?,
             None => two_lung_mask(&geometry),
         };
-        let out = dir.join("bench_mask.nii.gz");
+        // A folder of its own: the mask never lands on (nor removes) a user's file.
+        let scratch = crate::fsutil::ScratchDir::new_in(dir, ".lungscope-bench-load")
+            .with_context(|| format!("cannot make a scratch folder in {}", dir.display()))?;
+        let out = scratch.path().join("bench_mask.nii.gz");
         for _ in 0..args.repeat {
             let t = Instant::now();
             io::write_mask(&out, &mask, None)?;
             write_ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
         mask_file_bytes = std::fs::metadata(&out).ok().map(|m| m.len());
-        let _ = std::fs::remove_file(&out);
     }
     let peak_extra = match (peak, baseline) {
         (Some(p), Some(b)) => Some(p.saturating_sub(b) * 1024),

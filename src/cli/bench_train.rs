@@ -140,8 +140,10 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    let out_dir =
-        std::env::temp_dir().join(format!("lungscope-bench-train-{}", std::process::id()));
+    // A fresh private folder for the run's checkpoints, removed when done.
+    let scratch = crate::fsutil::ScratchDir::new("lungscope-bench-train")
+        .context("cannot make a scratch folder for the benchmark run")?;
+    let out_dir = scratch.path().to_path_buf();
     let mut step_times = Vec::new();
     let mut last = Instant::now();
     let settings = TrainSettings {
@@ -184,7 +186,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let result = train(job, &mut on_event, &cancel);
-    let _ = std::fs::remove_dir_all(&out_dir);
+    drop(scratch);
     result.context("benchmark training run")?;
     let mut sorted = step_times.clone();
     sorted.sort_by(f64::total_cmp);
@@ -210,8 +212,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         res.steps
     );
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&res)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        crate::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&res)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -55,8 +55,7 @@ pub fn run(args: &BenchViewArgs) -> anyhow::Result<ExitCode> {
     println!("{}", crate::app::bench::markdown(&report));
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        crate::fsutil::write_atomic(path, json.as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::train::load_split;
+use crate::fsutil::OutputPlan;
 use crate::seg::ModelConfig;
 use crate::seg::data::{LoadOptions, PairMasks, load_dataset};
 use crate::seg::device::{DeviceChoice, select_device};
@@ -28,6 +29,9 @@ pub struct EvalArgs {
     /// Write the full report (per case, mean, pooled) as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Replace the --json file if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Score only the validation patients `train` holds out with the same --seed and
     /// --val-fraction.
     #[arg(long)]
@@ -64,6 +68,14 @@ struct EvalOutput<'a> {
 
 /// Runs `lungscope eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    if let Some(json) = &args.json {
+        let mut plan = OutputPlan::new(args.overwrite);
+        plan.input(&args.data);
+        if let Some(w) = &args.weights {
+            plan.input(w);
+        }
+        plan.output(json, "the evaluation report").check()?;
+    }
     let dev = select_device(args.device)?;
     if let Some(n) = &dev.notice {
         eprintln!("note: {n}");
@@ -71,7 +83,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     eprintln!("device: {}", dev.description);
     let model = match &args.weights {
         Some(p) => weights::load_file(p, &dev.device)?,
-        None => weights::load_default(&dev.device)?,
+        None => {
+            if let Some(problem) = crate::seg::versions::user_active_problem() {
+                eprintln!("warning: {problem}");
+            }
+            weights::load_default(&dev.device)?
+        }
     };
     eprintln!("model: {} ({})", model.id, model.config.describe());
     let mut samples = if args.val_split {
@@ -138,8 +155,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             data: args.data.clone(),
             report: &report,
         };
-        std::fs::write(path, serde_json::to_vec_pretty(&out)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        crate::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&out)?)?;
         eprintln!("report written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)

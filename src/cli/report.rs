@@ -2,6 +2,7 @@
 //! [--lobes MASK] --out FILE...`: quantify a segmentation and write reports.
 
 use crate::analysis::{Segmentation, SplitOptions, body_center_x_mm};
+use crate::fsutil::OutputPlan;
 use crate::io;
 use crate::report::{FileStamp, Format, Provenance, Report, SegmentationSource, write_report};
 use anyhow::Context;
@@ -36,17 +37,26 @@ pub struct ReportArgs {
     /// when the lungs have to be split into left and right.
     #[arg(long)]
     pub drop_specks: bool,
+    /// Replace report files that already exist (never an input).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Runs the command.
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    // Check the outputs before the work: formats and inputs to protect.
+    // Check the outputs before the work: formats, inputs to protect, duplicates and
+    // existing files.
     let inputs = input_paths(args);
     let input_refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let mut plan = OutputPlan::new(args.overwrite);
+    for input in &inputs {
+        plan.input(input);
+    }
     for out in &args.out {
         Format::from_path(out)?;
-        crate::report::write::refuse_inputs(out, &input_refs)?;
+        plan.output(out, "a report");
     }
+    plan.check()?;
     let report = build(args)?;
     let a = &report.analysis;
     let q = &a.quantities;

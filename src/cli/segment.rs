@@ -4,6 +4,7 @@
 mod reports;
 
 use crate::analysis::ScopeStatus;
+use crate::fsutil::OutputPlan;
 use crate::io;
 use crate::seg::infer::{CpuEngine, InferOptions, SliceOrder, segment_volume};
 use crate::seg::postprocess::PostprocessConfig;
@@ -52,9 +53,77 @@ pub struct SegmentArgs {
     /// contain `{stem}` (the input's name without .nii/.nii.gz), e.g. `reports/{stem}.pdf`.
     #[arg(long, value_name = "FILE")]
     pub report: Vec<PathBuf>,
-    /// Batch summary: one CSV row per study segmented and measured (replaced by each run).
+    /// Batch summary: one CSV row per study segmented and measured.
     #[arg(long, value_name = "CSV")]
     pub summary: Option<PathBuf>,
+    /// Replace outputs (masks, reports, the summary) that already exist. Never
+    /// allowed: writing over or inside an input, two outputs on one file, replacing a
+    /// hand-corrected `*_edited` mask.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// The files one input will get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputOutputs {
+    /// The label map.
+    pub mask: PathBuf,
+    /// The reports (`--report` with `{stem}` replaced).
+    pub reports: Vec<PathBuf>,
+}
+
+/// Plans every output of the command before anything is written (see
+/// [`crate::fsutil::OutputPlan`]): one [`InputOutputs`] per input, or the list of
+/// conflicts (duplicate outputs, outputs over or inside an input, existing files
+/// without `--overwrite`, hand-corrected masks, unusable names).
+pub fn plan_outputs(
+    args: &SegmentArgs,
+    inputs: &[PathBuf],
+) -> Result<Vec<InputOutputs>, crate::fsutil::PlanError> {
+    let mut plan = OutputPlan::new(args.overwrite);
+    for input in inputs.iter().chain(&args.weights) {
+        plan.input(input);
+    }
+    let stem_used = args.out.is_none()
+        || args
+            .report
+            .iter()
+            .any(|r| r.to_string_lossy().contains(reports::STEM));
+    let mut planned = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let stem = nifti_stem(input);
+        if stem_used && !plan.stem(input, &stem) {
+            continue;
+        }
+        let mask = match (&args.out, &args.out_dir) {
+            (Some(out), _) => out.clone(),
+            (None, Some(dir)) => dir.join(output_name(input)),
+            (None, None) => input.with_file_name(output_name(input)),
+        };
+        let what = format!("the mask of {}", input.display());
+        if io::names::is_edited_mask_name(&mask) {
+            plan.protected_output(
+                &mask,
+                what,
+                "a hand-corrected mask (the viewer's Save mask), which segment never replaces",
+            );
+        } else {
+            plan.output(&mask, what);
+        }
+        let paths = reports::report_paths(&args.report, &stem);
+        for r in &paths {
+            plan.output(r, format!("a report of {}", input.display()));
+        }
+        planned.push(InputOutputs {
+            mask,
+            reports: paths,
+        });
+    }
+    if let Some(summary) = &args.summary {
+        plan.output(summary, "the summary");
+    }
+    plan.check()?;
+    Ok(planned)
 }
 
 /// Runs the command: each input is segmented and written; a failing input is
@@ -77,6 +146,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
         );
     }
     reports::check_outputs(&args.report, args.summary.as_deref(), inputs.len())?;
+    let planned = plan_outputs(args, &inputs)?;
     if let Some(dir) = &args.out_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
@@ -111,16 +181,12 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
     let mut summary = args.summary.clone().map(reports::Summary::new);
     let wants_report = !args.report.is_empty() || summary.is_some();
     let n = inputs.len();
-    for (i, input) in inputs.iter().enumerate() {
-        let out = match (&args.out, &args.out_dir) {
-            (Some(out), _) => out.clone(),
-            (None, Some(dir)) => dir.join(output_name(input)),
-            (None, None) => input.with_file_name(output_name(input)),
-        };
+    for (i, (input, outputs)) in inputs.iter().zip(&planned).enumerate() {
+        let out = &outputs.mask;
         let label = format!("[{}/{n}] {}", i + 1, display_name(input));
         let job = Job {
             input,
-            out: &out,
+            out,
             model: &model,
             device: &selected.device,
             options: &options,
@@ -143,8 +209,8 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
             continue;
         };
         let inputs_of_study = [input.as_path(), out.as_path()];
-        let paths = reports::report_paths(&args.report, &nifti_stem(input));
-        let written = reports::write_reports(&report, &paths, &inputs_of_study).and_then(|()| {
+        let paths = &outputs.reports;
+        let written = reports::write_reports(&report, paths, &inputs_of_study).and_then(|()| {
             match &mut summary {
                 Some(s) => s.add(&report, &inputs_of_study),
                 None => Ok(()),
@@ -152,7 +218,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
         });
         match written {
             Ok(()) => {
-                for p in &paths {
+                for p in paths {
                     println!("wrote {}", p.display());
                 }
             }
@@ -179,7 +245,12 @@ fn load_model(
 ) -> anyhow::Result<LoadedModel> {
     match weights_file {
         Some(path) => Ok(weights::load_file(path, device)?),
-        None => weights::load_default(device).context("no --weights given"),
+        None => {
+            if let Some(problem) = crate::seg::versions::user_active_problem() {
+                eprintln!("warning: {problem}");
+            }
+            weights::load_default(device).context("no --weights given")
+        }
     }
 }
 
@@ -206,9 +277,6 @@ struct Done {
 /// and builds its report.
 fn segment_one(job: &Job<'_>, wants_report: bool) -> anyhow::Result<Done> {
     let (input, out) = (job.input, job.out);
-    if same_file(input, out) {
-        bail!("the output would overwrite the input: {}", input.display());
-    }
     let volume = io::open_volume(input, job.series)?;
     let bar = ProgressBar::new(volume.slice_count(crate::volume::View::Axial) as u64);
     bar.set_style(
@@ -281,7 +349,7 @@ fn segment_one(job: &Job<'_>, wants_report: bool) -> anyhow::Result<Done> {
 
 /// `<stem>_seg.nii.gz` for `dir/<stem>.nii[.gz]`.
 pub fn output_name(input: &Path) -> String {
-    format!("{}_seg.nii.gz", nifti_stem(input))
+    io::names::model_mask_name(&nifti_stem(input))
 }
 
 /// The file name without `.nii` / `.nii.gz` (case-insensitive).
@@ -314,8 +382,8 @@ fn is_nifti(path: &Path) -> bool {
     lower.ends_with(".nii") || lower.ends_with(".nii.gz")
 }
 
-/// Files as given, folders expanded to the NIfTI files inside (sorted; earlier
-/// `*_seg` outputs skipped). Unreadable folders are reported and counted.
+/// Files as given, folders expanded to the NIfTI files inside (sorted; masks
+/// named `*_seg` or `*_edited` skipped). Unreadable folders are reported and counted.
 pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, usize) {
     let mut files = Vec::new();
     let mut failures = 0usize;
@@ -325,7 +393,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, usize) {
                 Ok(entries) => {
                     let mut found: Vec<PathBuf> = entries
                         .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file() && is_nifti(p) && !nifti_stem(p).ends_with("_seg"))
+                        .filter(|p| p.is_file() && is_nifti(p) && !io::names::is_mask_name(p))
                         .collect();
                     found.sort();
                     if found.is_empty() && io::dicom::looks_like_dicom_folder(input) {
@@ -347,13 +415,6 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, usize) {
         }
     }
     (files, failures)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
 }
 
 fn display_name(path: &Path) -> String {
@@ -379,7 +440,13 @@ mod tests {
     #[test]
     fn folders_expand_to_nifti_files_without_previous_outputs() {
         let dir = tempfile::tempdir().expect("temp dir");
-        for name in ["b.nii.gz", "a.nii", "a_seg.nii.gz", "notes.txt"] {
+        for name in [
+            "b.nii.gz",
+            "a.nii",
+            "a_seg.nii.gz",
+            "b_edited.nii.gz",
+            "notes.txt",
+        ] {
             std::fs::write(dir.path().join(name), b"x").expect("write");
         }
         let (files, failures) = expand_inputs(&[dir.path().to_path_buf(), PathBuf::from("z.nii")]);

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::bench_train::{ArchArg, UpArg};
+use crate::fsutil::OutputPlan;
 use crate::seg::augment::AugmentSettings;
 use crate::seg::data::{
     Dataset, Layout, LoadOptions, PairMasks, SliceSample, distinct_cases, load_dataset,
@@ -16,7 +17,9 @@ use crate::seg::data::{
 use crate::seg::device::{DeviceChoice, select_device};
 use crate::seg::loss::LossKind;
 use crate::seg::model::{Head, ModelConfig};
-use crate::seg::train::{Schedule, StartFrom, TrainEvent, TrainJob, TrainSettings, train};
+use crate::seg::train::{
+    RUN_FILES, Schedule, StartFrom, TrainEvent, TrainJob, TrainSettings, train,
+};
 use crate::seg::weights::{self, ModelCard};
 
 /// `--schedule` values.
@@ -86,9 +89,13 @@ pub struct TrainArgs {
     /// Train without BatchNorm.
     #[arg(long)]
     pub no_batch_norm: bool,
-    /// Run folder (checkpoints, metrics.csv, curves.png).
+    /// Run folder (checkpoints, metrics.csv, curves.png). A folder that already holds
+    /// a run is refused unless --resume continues it or --overwrite replaces it.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the files of an earlier run in --out (best.lsm included).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Backend.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -149,8 +156,38 @@ pub(crate) fn load_split(
     Ok((ds, train, val))
 }
 
+/// Plans the run folder's files before training (see [`crate::fsutil::OutputPlan`]):
+/// an earlier run's files are refused unless `--resume` (which continues it) or
+/// `--overwrite`; the folder may not be or lie inside the data, and no run file may
+/// be the `--from` model.
+pub fn plan_run_folder(args: &TrainArgs) -> Result<(), crate::fsutil::PlanError> {
+    let mut plan = OutputPlan::new(args.overwrite);
+    plan.input(&args.data);
+    for input in args.val_data.iter().chain(&args.from) {
+        plan.input(input);
+    }
+    let run_files: Vec<PathBuf> = RUN_FILES.iter().map(|f| args.out.join(f)).collect();
+    // The checkpoint being resumed is rewritten by the run it continues; one outside
+    // the run folder is an input like any other.
+    if let Some(ckpt) = &args.resume
+        && !run_files.iter().any(|f| crate::fsutil::same_file(f, ckpt))
+    {
+        plan.input(ckpt);
+    }
+    for file in &run_files {
+        let what = "a file of the training run";
+        if args.resume.is_some() {
+            plan.replaceable_output(file, what);
+        } else {
+            plan.output(file, what);
+        }
+    }
+    plan.check()
+}
+
 /// Runs `lungscope train`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    plan_run_folder(args)?;
     let dev = select_device(args.device)?;
     if let Some(n) = &dev.notice {
         eprintln!("note: {n}");

@@ -5,6 +5,7 @@ pub mod error;
 pub mod header;
 mod inflate;
 pub mod limits;
+pub mod names;
 pub mod open;
 pub mod qform;
 pub mod read;

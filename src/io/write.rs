@@ -2,9 +2,10 @@
 //!
 //! A mask is written with the geometry fields of the volume it belongs to (pixdim,
 //! qform/sform codes, quaternion, srow, units), so other tools overlay it exactly.
-//! The file is first written to a temporary name in the same folder, synced, then
-//! renamed over the target: a crash never leaves a half-written file under the
-//! target name. The source image itself is never overwritten.
+//! The file is written through [`crate::fsutil::write_atomic_with`] (an unguessable
+//! temporary name in the same folder, synced, renamed, folder synced): a crash never
+//! leaves a half-written file under the target name. The source image itself is never
+//! overwritten.
 
 use super::error::NiftiError;
 use super::qform::affine_to_quatern;
@@ -12,8 +13,7 @@ use crate::mask::LabelMask;
 use crate::volume::{Geometry, Volume, Voxels};
 use nifti::NiftiHeader;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 /// NIFTI_INTENT_LABEL.
 const INTENT_LABEL: i16 = 1002;
@@ -84,33 +84,17 @@ fn set_descrip(h: &mut NiftiHeader, text: &str) {
     h.descrip = d;
 }
 
-/// Refuses `path` if it names the same file as `source`.
+/// Refuses `path` if it names the same file as `source` or lies inside it (a DICOM
+/// folder).
 fn refuse_source(path: &Path, source: Option<&Path>) -> Result<(), NiftiError> {
-    let Some(source) = source else {
-        return Ok(());
-    };
-    let same = match (std::fs::canonicalize(source), canonical_target(path)) {
-        (Ok(a), Some(b)) => a == b,
-        _ => path == source,
-    };
-    if same {
-        return Err(NiftiError::WouldOverwriteSource {
-            path: path.to_path_buf(),
-        });
+    match source {
+        Some(source) if crate::fsutil::is_same_or_inside(path, source) => {
+            Err(NiftiError::WouldOverwriteSource {
+                path: path.to_path_buf(),
+            })
+        }
+        _ => Ok(()),
     }
-    Ok(())
-}
-
-/// Canonical form of a path that may not exist yet (its folder must).
-fn canonical_target(path: &Path) -> Option<PathBuf> {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return Some(p);
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
 }
 
 /// A NIfTI-1 header for `geometry`, copying geometry fields from `reference`.
@@ -282,54 +266,26 @@ fn header_bytes(h: &NiftiHeader) -> Vec<u8> {
     b
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes header + data to a temporary file next to `path`, then renames it.
+/// Writes header + data atomically (see [`crate::fsutil::write_atomic`]).
 fn write_atomic(path: &Path, h: &NiftiHeader, data: &[u8]) -> Result<(), NiftiError> {
     let gz = path
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.to_ascii_lowercase().ends_with(".gz"));
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+    let header = header_bytes(h);
+    let bytes = if gz {
+        Some(
+            gzip_parallel(&header, data, GZIP_LEVEL)
+                .map_err(|e| NiftiError::io("compress", path, e))?,
+        )
+    } else {
+        None
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| NiftiError::CannotWrite {
-            reason: "the output path has no file name".into(),
-            path: path.to_path_buf(),
-        })?;
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| -> Result<(), NiftiError> {
-        let header = header_bytes(h);
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(&tmp).map_err(|e| NiftiError::io("create", &tmp, e))?,
-        );
-        if gz {
-            let out = gzip_parallel(&header, data, GZIP_LEVEL)
-                .map_err(|e| NiftiError::io("compress", path, e))?;
-            f.write_all(&out)
-        } else {
-            f.write_all(&header).and_then(|_| f.write_all(data))
-        }
-        .map_err(|e| NiftiError::io("write", &tmp, e))?;
-        let f = f
-            .into_inner()
-            .map_err(|e| NiftiError::io("write", &tmp, e.into_error()))?;
-        f.sync_all().map_err(|e| NiftiError::io("sync", &tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| NiftiError::io("rename", path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::fsutil::write_atomic_with(path, |f| match &bytes {
+        Some(compressed) => f.write_all(compressed),
+        None => f.write_all(&header).and_then(|()| f.write_all(data)),
+    })
+    .map_err(|e| NiftiError::io(e.action, e.path, e.source))
 }
 
 /// zlib level for written masks: label maps are long runs, so level 6 gives files

@@ -1,5 +1,10 @@
 //! CSV: one header row and one row per study (RFC 4180 quoting), for batch
 //! summaries. Numbers are written in full precision.
+//!
+//! Text cells (file names, descriptions, notes) that a spreadsheet would take for a
+//! formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) get a
+//! leading `'` (the OWASP rule against CSV injection); numbers, negative ones
+//! included, are written as they are.
 
 use super::write::{refuse_inputs, write_atomic};
 use super::{Report, ReportError};
@@ -12,8 +17,8 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
     let mut f: Vec<(String, String)> = Vec::new();
     let mut put = |k: &str, v: String| f.push((k.to_string(), v));
     put("schema_version", r.schema_version.to_string());
-    put("file_name", r.header.file_name.clone());
-    put("created_utc", r.header.created_utc.clone());
+    put("file_name", text_cell(&r.header.file_name));
+    put("created_utc", text_cell(&r.header.created_utc));
     put(
         "dims",
         format!(
@@ -128,9 +133,9 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
         n.infection_outside_lung_voxels.to_string(),
     );
     let p = &r.provenance;
-    put("segmentation", p.segmentation.describe());
-    put("input_sha256", p.input.sha256.clone());
-    put("lungscope_version", p.lungscope_version.clone());
+    put("segmentation", text_cell(&p.segmentation.describe()));
+    put("input_sha256", text_cell(&p.input.sha256));
+    put("lungscope_version", text_cell(&p.lungscope_version));
     // The scope columns come last, so the earlier columns keep their places.
     put(
         "scope",
@@ -140,7 +145,7 @@ pub fn csv_fields(r: &Report) -> Vec<(String, String)> {
             .unwrap_or_default(),
     );
     put("infection_percent_valid", u8::from(valid).to_string());
-    put("scope_note", scope.message.clone());
+    put("scope_note", text_cell(&scope.message));
     f
 }
 
@@ -198,6 +203,17 @@ pub fn append_csv_row(path: &Path, r: &Report, inputs: &[&Path]) -> Result<(), R
     write_atomic(path, text.as_bytes())
 }
 
+/// A text cell made safe for spreadsheets: a leading `'` when it starts with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return (OWASP's CSV injection rule). Only for
+/// text; numbers are written unchanged.
+pub fn text_cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
 fn join(cells: impl Iterator<Item = String>) -> String {
     cells.map(|c| quote(&c)).collect::<Vec<_>>().join(",")
 }
@@ -221,5 +237,21 @@ mod tests {
         assert_eq!(quote("a,b"), "\"a,b\"");
         assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(quote("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn formula_text_is_escaped() {
+        for (text, want) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-cmd", "'-cmd"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("case_ct.nii.gz", "case_ct.nii.gz"),
+            ("", ""),
+        ] {
+            assert_eq!(text_cell(text), want);
+        }
     }
 }

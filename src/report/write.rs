@@ -1,9 +1,7 @@
-//! Atomic report writing: temporary file in the target's folder, synced, renamed.
+//! Report writing: formats, the input guard, and the atomic writer of `fsutil`.
 
 use super::{Report, ReportError};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 /// A report file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,74 +54,22 @@ pub fn write_report(report: &Report, path: &Path, inputs: &[&Path]) -> Result<()
     write_atomic(path, &bytes)
 }
 
-/// Refuses `path` if it names the same file as one of `inputs`.
+/// Refuses `path` if it names the same file as one of `inputs` or lies inside one
+/// (a DICOM folder).
 pub fn refuse_inputs(path: &Path, inputs: &[&Path]) -> Result<(), ReportError> {
-    let target = canonical_target(path);
-    for input in inputs {
-        let same = match (std::fs::canonicalize(input), &target) {
-            (Ok(a), Some(b)) => &a == b,
-            _ => path == *input,
-        };
-        if same {
-            return Err(ReportError::WouldOverwriteInput {
-                path: path.to_path_buf(),
-            });
-        }
+    match crate::fsutil::over_input(path, inputs) {
+        Some(_) => Err(ReportError::WouldOverwriteInput {
+            path: path.to_path_buf(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// Canonical form of a path that may not exist yet (its folder must).
-fn canonical_target(path: &Path) -> Option<PathBuf> {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return Some(p);
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
-}
-
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it over
-/// `path`; on failure the temporary file is removed and `path` is untouched.
+/// Writes `bytes` to `path` atomically (see [`crate::fsutil::write_atomic`]); on
+/// failure `path` is untouched and no temporary file is left.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| {
-            ReportError::io(
-                "name",
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "the path has no file name",
-                ),
-            )
-        })?;
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| ReportError::io("create", &tmp, e))?;
-        f.write_all(bytes)
-            .map_err(|e| ReportError::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| ReportError::io("sync", &tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| ReportError::io("rename", path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::fsutil::write_atomic(path, bytes)
+        .map_err(|e| ReportError::io(e.action, e.path, e.source))
 }
 
 #[cfg(test)]

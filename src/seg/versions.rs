@@ -293,6 +293,15 @@ impl ModelStore {
     }
 }
 
+/// Why the user's stored model choice (`<data dir>/models/active.json`) cannot be
+/// honoured, if it cannot (see [`ModelStore::active_problem`]); `None` when all is
+/// well or there is no user store. The command line uses the built-in default model
+/// unless given `--weights`, and prints this as a warning so a damaged file is
+/// never passed over in silence.
+pub fn user_active_problem() -> Option<String> {
+    ModelStore::open_user().ok()?.active_problem()
+}
+
 /// A fresh version id derived from the model it was fine-tuned from:
 /// `<base>-ft-<YYYYMMDD>-<seconds of day>`.
 pub fn fine_tuned_id(base_id: &str) -> String {

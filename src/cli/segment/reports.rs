@@ -3,9 +3,10 @@
 //! `--report PATH` may be given several times (one file per format). With one input
 //! PATH is the file; with several it must contain `{stem}`, replaced by each input's
 //! name without `.nii` / `.nii.gz` (e.g. `reports/{stem}.pdf`). `--summary FILE.csv`
-//! gets one row per study that was segmented and measured; the file is replaced by the
-//! first row of a run and appended to after each further study, so a long batch that
-//! stops keeps the rows done so far.
+//! gets one row per study that was segmented and measured; the file is written with
+//! the first row of a run and appended to after each further study, so a long batch
+//! that stops keeps the rows done so far. An existing summary (like any existing
+//! output) is refused before the work unless `--overwrite` is given.
 
 use crate::analysis::{Segmentation, SplitOptions, body_center_x_mm};
 use crate::report::{self, FileStamp, Format, Report};

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use evaluate::{CaseScores, EvalOptions, EvalReport, evaluate};
 pub use finetune::{FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune, fine_tuned_card};
-pub use run::{StartFrom, TrainJob, TrainState, TrainSummary, train};
+pub use run::{RUN_FILES, StartFrom, TrainJob, TrainState, TrainSummary, train};
 
 use super::SegError;
 use super::loss::{LossKind, loss};

@@ -92,6 +92,15 @@ pub struct TrainSummary {
     pub early_stopped: bool,
 }
 
+/// The files a training run writes into its folder (`--out`).
+pub const RUN_FILES: [&str; 5] = [
+    "best.lsm",
+    "last.lsm",
+    "train_state.json",
+    "metrics.csv",
+    "curves.png",
+];
+
 fn state_path(checkpoint: &Path) -> PathBuf {
     checkpoint.with_file_name("train_state.json")
 }
