@@ -1,4 +1,4 @@
-//! Hostile model files (issue 11, point 2): a `.lsm` is untrusted input. Every file built
+//! Hostile model files: a `.lsm` is untrusted input. Every file built
 //! here by mutating a valid tiny model file must load cleanly or be refused with an error;
 //! never panic, abort or allocate without bound. The loads run in the test process itself,
 //! so a panic fails the test.

@@ -1,4 +1,4 @@
-//! Issue 11 (hardening) reproducers, built inside the tests and tiny: FIFOs, gzip
+//! Reproducers of read-hardening defects, built inside the tests and tiny: FIFOs, gzip
 //! padding, extreme aspect ratios, scaling that overflows float32, non-finite
 //! sforms. The memory budget's child-process checks are in `read_budget.rs`.
 
@@ -134,7 +134,7 @@ fn zero_padding_after_the_gzip_member_is_accepted() {
 
 #[test]
 fn extreme_spacing_ratio_is_refused() {
-    // Issue 11: spacing 0.001 x 1000 mm made `report` allocate a 12.3 GB image.
+    // Regression: spacing 0.001 x 1000 mm made `report` allocate a 12.3 GB image.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = Nii::new([4, 4, 2], 4, 16);
     h.spacing = [0.001, 1000.0, 1.0];
@@ -157,7 +157,7 @@ fn assert_all_finite(v: &lungscope::volume::Volume) {
 
 #[test]
 fn scaling_beyond_float32_is_replaced_and_reported() {
-    // Issue 11: int16 with scl_slope 1e38 became +-Inf after the f32 cast.
+    // Regression: int16 with scl_slope 1e38 became +-Inf after the f32 cast.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = Nii::new([2, 2, 2], 4, 16);
     h.slope = 1e38;
@@ -188,7 +188,7 @@ fn scaling_beyond_float32_is_replaced_and_reported() {
 
 #[test]
 fn masks_never_carry_a_non_finite_sform() {
-    // Issue 11: masks copied a NaN sform the reader had refused to use.
+    // Regression: masks copied a NaN sform the reader had refused to use.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = Nii::new([4, 3, 2], 4, 16);
     h.sform = Some([

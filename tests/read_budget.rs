@@ -1,4 +1,4 @@
-//! The absolute read budget (issue 11, item 1), checked on `lungscope info` child
+//! The absolute read budget, checked on `lungscope info` child
 //! processes with `LUNGSCOPE_MAX_READ_BYTES` set small: gzip bombs and headers that
 //! claim huge volumes are refused with a clear error, and the peak RSS of each
 //! child (its own `ru_maxrss` from `wait4`) stays under the budget plus a constant.

@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn extreme_aspect_ratio_is_bounded_in_pixels() {
-        // Issue 11: spacing 0.001 x 1000 mm asked for a 12.3 GB key-slice image.
+        // Regression: spacing 0.001 x 1000 mm asked for a 12.3 GB key-slice image.
         let g = Geometry::with_signs([40, 30, 1], [0.001, 1000.0, 1.0], [1.0; 3]);
         let vol = Volume::new(g.clone(), Voxels::I16(vec![0; g.len()])).expect("volume");
         let lab = LabelMask::empty(g);
