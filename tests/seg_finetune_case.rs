@@ -350,3 +350,138 @@ fn timing_fine_tune_default_sized_model_on_the_cpu() {
         result.version.id
     );
 }
+
+/// Collects the BatchNorm running statistics of a network, in visiting order.
+struct RunningStats {
+    path: Vec<String>,
+    values: Vec<f32>,
+}
+
+impl burn::module::ModuleVisitor for RunningStats {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<D>>,
+    ) {
+        if self.path.last().is_some_and(|n| n.starts_with("running_")) {
+            let data = param.val().into_data();
+            self.values
+                .extend(data.try_to_vec::<f32>().expect("f32 statistics"));
+        }
+    }
+}
+
+fn running_stats(model: &lungscope::seg::model::SegModel) -> Vec<f32> {
+    use burn::module::Module;
+    let mut v = RunningStats {
+        path: Vec::new(),
+        values: Vec::new(),
+    };
+    model.visit(&mut v);
+    v.values
+}
+
+/// With `freeze_batch_norm` (the default) fine-tuning a trained network keeps its
+/// BatchNorm running statistics bit for bit (the few slices of one case never replace
+/// the statistics the network was trained with); without it they move. A freshly
+/// initialised network has no statistics to keep and trains with batch statistics.
+#[test]
+fn fine_tuning_keeps_the_batch_norm_statistics_unless_told_otherwise() {
+    use lungscope::seg::train::fine_tune;
+    let device = Device::flex();
+    let slices: Vec<_> = (0..3)
+        .map(|i| seg_support::phantom("c", &format!("s{i}"), 64, i as f32 * 3.0))
+        .collect();
+    let run = |base: &LoadedModel, freeze: bool| {
+        let settings = FineTuneSettings {
+            steps: 4,
+            batch_size: 2,
+            eval_every: 0,
+            freeze_batch_norm: freeze,
+            ..FineTuneSettings::default()
+        };
+        fine_tune(
+            base,
+            &slices,
+            &settings,
+            &device,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .expect("fine-tunes")
+    };
+    let fresh = base_model(&device);
+    assert!(!fresh.model.has_estimated_batch_norm_statistics());
+    let stats_fresh = running_stats(&fresh.model);
+    assert!(!stats_fresh.is_empty(), "the tiny model has BatchNorm");
+    // Freezing asked for, but nothing to keep: the statistics are estimated.
+    let first = run(&fresh, true);
+    assert!(first.model.has_estimated_batch_norm_statistics());
+    assert_ne!(running_stats(&first.model), stats_fresh);
+
+    let trained = LoadedModel {
+        model: first.model,
+        ..fresh
+    };
+    let stats0 = running_stats(&trained.model);
+    let frozen = run(&trained, true);
+    assert_eq!(running_stats(&frozen.model), stats0, "statistics kept");
+    assert_eq!(frozen.losses.len(), 4);
+    assert!(frozen.losses.iter().all(|l| l.is_finite()));
+    let moving = run(&trained, false);
+    let moved = running_stats(&moving.model);
+    assert_eq!(moved.len(), stats0.len());
+    assert!(
+        moved.iter().zip(&stats0).any(|(a, b)| (a - b).abs() > 1e-4),
+        "batch statistics update the running statistics"
+    );
+}
+
+/// Anchor slices for corrections: uncorrected slices with lung, evenly spread, at most
+/// the setting; none for "this case" or with the setting at 0.
+#[test]
+fn anchors_are_uncorrected_lung_slices() {
+    use lungscope::mask::LEFT_LUNG;
+    use lungscope::seg::corrections::anchor_slices;
+    use lungscope::volume::Geometry;
+    let g = Geometry::with_signs([8, 8, 20], [1.0, 1.0, 1.0], [-1.0, -1.0, 1.0]);
+    let mut mask = LabelMask::empty(g.clone());
+    let map = lungscope::volume::SliceMap::new(&g, View::Axial);
+    for k in 2..18 {
+        let v = map.voxel(3, 3, k);
+        mask.labels[g.index(v[0], v[1], v[2])] = LEFT_LUNG;
+    }
+    let labels = vec!["lung".to_string(), "infection".to_string()];
+    let mut request = CaseFineTune {
+        case: "c".into(),
+        slices: vec![5, 6],
+        kind: TargetKind::Corrections,
+        settings: FineTuneSettings {
+            anchor_slices: 4,
+            ..FineTuneSettings::default()
+        },
+    };
+    let anchors = anchor_slices(&mask, &request, &labels);
+    assert_eq!(anchors.len(), 4);
+    assert_eq!(anchors.first(), Some(&2));
+    assert_eq!(anchors.last(), Some(&17));
+    assert!(
+        anchors
+            .iter()
+            .all(|k| !request.slices.contains(k) && (2..18).contains(k))
+    );
+    request.settings.anchor_slices = 100;
+    assert_eq!(anchor_slices(&mask, &request, &labels).len(), 14);
+    request.settings.anchor_slices = 0;
+    assert!(anchor_slices(&mask, &request, &labels).is_empty());
+    request.settings.anchor_slices = 4;
+    request.kind = TargetKind::WholeCase;
+    assert!(anchor_slices(&mask, &request, &labels).is_empty());
+}

@@ -142,6 +142,14 @@ fn settings_ui(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
                     .labelled_by(l.id)
                     .on_hover_text("At most this many lung slices, spread evenly");
                 ui.end_row();
+                let l = ui.label("Anchor slices (corrections)");
+                ui.add(egui::DragValue::new(&mut ft.settings.anchor_slices).range(0..=64))
+                    .labelled_by(l.id)
+                    .on_hover_text(
+                        "Uncorrected lung slices of the case, as the mask shows them, mixed \
+                         into every batch so the model keeps what it does elsewhere (0: none)",
+                    );
+                ui.end_row();
                 let l = ui.label("Device");
                 egui::ComboBox::from_id_salt("finetune_device")
                     .selected_text(device_name(ft.device))

@@ -9,8 +9,9 @@
 //! The samples are therefore already `S × S`, and the Dice before and after is measured
 //! on exactly what the network sees and predicts on those slices.
 //!
-//! [`fine_tune_case`] scores the model before, runs [`fine_tune`] (progress events,
-//! cancel), scores after, and stores the result as a new version in a [`ModelStore`]
+//! [`fine_tune_case`] scores the model before, runs [`fine_tune_with_anchors`] (progress
+//! events, cancel; for corrections, other slices of the case as anchors, see
+//! [`anchor_slices`]), scores after, and stores the result as a new version in a [`ModelStore`]
 //! with a card recording the date, the base model, the number of slices and the
 //! before/after metrics. It does not activate the new version: the user decides.
 
@@ -23,7 +24,9 @@ use super::SegError;
 use super::data::SliceSample;
 use super::metrics::ClassScores;
 use super::preprocess::{PreprocessConfig, Preprocessor};
-use super::train::{FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune, fine_tuned_card};
+use super::train::{
+    FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune_with_anchors, fine_tuned_card,
+};
 use super::versions::{ModelStore, VersionInfo};
 use super::weights::{LoadedModel, ModelCard};
 use crate::mask::{INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
@@ -180,6 +183,32 @@ pub fn subsample(items: &[usize], max: usize) -> Vec<usize> {
     }
 }
 
+/// The anchor slices of a fine-tuning on corrections: up to
+/// `request.settings.anchor_slices` axial slices of `mask` with lung that are not
+/// targets, spread evenly over the lung (none for "fine-tune on this case", whose
+/// targets already cover the case). On them the mask is what the user accepted without
+/// correcting it; for a model with a lung output, slices without a lung label (1 or 2)
+/// are skipped, as they could not teach it.
+pub fn anchor_slices(mask: &LabelMask, request: &CaseFineTune, labels: &[String]) -> Vec<usize> {
+    if request.kind != TargetKind::Corrections || request.settings.anchor_slices == 0 {
+        return Vec::new();
+    }
+    let needs_lung = labels.iter().any(|l| l == "lung");
+    let depth = crate::volume::SliceMap::new(&mask.geometry, View::Axial).depth;
+    let candidates: Vec<usize> = (0..depth)
+        .filter(|k| !request.slices.contains(k))
+        .filter(|&k| {
+            let data = mask.slice(View::Axial, k).data;
+            if needs_lung {
+                data.iter().any(|&l| l == LEFT_LUNG || l == RIGHT_LUNG)
+            } else {
+                data.iter().any(|&l| l > 0)
+            }
+        })
+        .collect();
+    subsample(&candidates, request.settings.anchor_slices)
+}
+
 /// Checks that the targets can teach every output of the model: a model with a lung
 /// output needs lung labels (1 or 2) somewhere on the slices, or the lung target
 /// would be the infection alone.
@@ -213,6 +242,7 @@ struct MetricsFile<'a> {
     case: &'a str,
     kind: TargetKind,
     slices: &'a [usize],
+    anchor_slices: &'a [usize],
     labels: &'a [String],
     before: &'a [ClassScores],
     after: &'a [ClassScores],
@@ -309,12 +339,37 @@ pub fn fine_tune_case(
         base.config.input_size,
         &request.case,
     )?;
-    let outcome = fine_tune(base, &samples, &request.settings, device, on_event, cancel)?;
-    let card = version_card(base, request, &outcome);
+    let anchor_slices = anchor_slices(case.mask, request, &labels);
+    let anchors = correction_samples(
+        case.volume,
+        case.mask,
+        &anchor_slices,
+        base.config.input_size,
+        &request.case,
+    )?;
+    let outcome = fine_tune_with_anchors(
+        base,
+        &samples,
+        &anchors,
+        &request.settings,
+        device,
+        on_event,
+        cancel,
+    )?;
+    let mut card = version_card(base, request, &outcome);
+    if !anchor_slices.is_empty() {
+        card.training_data = format!(
+            "{}; {} uncorrected axial slices as anchors: {}",
+            card.training_data,
+            anchor_slices.len(),
+            slice_list(&anchor_slices)
+        );
+    }
     let metrics = MetricsFile {
         case: &request.case,
         kind: request.kind,
         slices: &request.slices,
+        anchor_slices: &anchor_slices,
         labels: &outcome.labels,
         before: &outcome.before,
         after: &outcome.after,

@@ -275,6 +275,39 @@ impl burn::module::ModuleVisitor for ParamCounter {
     }
 }
 
+/// Finds whether any BatchNorm running statistic differs from its initial value
+/// (mean 0, variance 1).
+struct EstimatedStats {
+    path: Vec<String>,
+    estimated: bool,
+}
+
+impl burn::module::ModuleVisitor for EstimatedStats {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let initial = match self.path.last().map(String::as_str) {
+            Some("running_mean") => 0.0,
+            Some("running_var") => 1.0,
+            _ => return,
+        };
+        if self.estimated {
+            return;
+        }
+        let data = param.val().into_data();
+        // Statistics that cannot be read as f32 count as estimated (keep them).
+        self.estimated = data
+            .try_to_vec::<f32>()
+            .map_or(true, |v| v.iter().any(|&x| x != initial));
+    }
+}
+
 /// A network built from a [`ModelConfig`].
 #[derive(Module, Debug)]
 pub enum SegModel {
@@ -301,5 +334,44 @@ impl SegModel {
             SegModel::Unet(net) => net.forward(x),
             SegModel::UnetPlusPlus(net) => net.forward(x),
         }
+    }
+
+    /// True if the network has BatchNorm layers whose running statistics were estimated
+    /// by training (differ from the initial mean 0, variance 1); false for a network
+    /// without BatchNorm or a freshly initialised one.
+    pub fn has_estimated_batch_norm_statistics(&self) -> bool {
+        let mut v = EstimatedStats {
+            path: Vec::new(),
+            estimated: false,
+        };
+        self.visit(&mut v);
+        v.estimated
+    }
+
+    /// Sets whether the BatchNorm layers behave as in training on an autodiff device.
+    ///
+    /// `false` keeps the running mean and variance fixed and normalises with them in
+    /// training too (the scale and shift stay trainable): what fine-tuning on a few
+    /// slices of one case needs, where the statistics of a batch made of one slice are
+    /// neither the statistics the network was trained with nor those of the case's
+    /// other slices. `true` is burn's default (batch statistics, running statistics
+    /// updated). Networks without BatchNorm are unchanged.
+    pub fn with_batch_norm_training(mut self, training: bool) -> Self {
+        let convs: Vec<&mut DoubleConv> = match &mut self {
+            SegModel::Unet(net) => std::iter::once(&mut net.encoder.inc)
+                .chain(net.encoder.downs.iter_mut())
+                .chain(net.ups.iter_mut().map(|u| &mut u.conv))
+                .collect(),
+            SegModel::UnetPlusPlus(net) => std::iter::once(&mut net.encoder.inc)
+                .chain(net.encoder.downs.iter_mut())
+                .chain(net.nodes.iter_mut().map(|u| &mut u.conv))
+                .collect(),
+        };
+        for conv in convs {
+            for bn in [&mut conv.bn1, &mut conv.bn2].into_iter().flatten() {
+                bn.training = burn::module::Param::from_bool(training);
+            }
+        }
+        self
     }
 }

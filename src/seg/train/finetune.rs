@@ -36,6 +36,28 @@ pub struct FineTuneSettings {
     pub seed: u64,
     /// Score on the slices every this many steps (0: only before and after).
     pub eval_every: usize,
+    /// Keep the base model's BatchNorm statistics (running mean and variance) fixed
+    /// and normalise with them during fine-tuning; scale and shift still learn. A batch
+    /// made of a few slices of one case has other statistics than the case as a whole:
+    /// with batch statistics the network learns under one normalisation and is used
+    /// under another, and the running statistics drift towards those few slices.
+    /// A network whose statistics were never estimated (freshly initialised) uses
+    /// batch statistics whatever this says.
+    #[serde(default = "default_true")]
+    pub freeze_batch_norm: bool,
+    /// For fine-tuning on corrections: up to this many other slices of the case with
+    /// lung, labelled by the current mask, are mixed into every batch (half of it) so
+    /// the network keeps what it does on the slices nobody corrected. 0: none.
+    #[serde(default = "default_anchor_slices")]
+    pub anchor_slices: usize,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_anchor_slices() -> usize {
+    FineTuneSettings::default().anchor_slices
 }
 
 impl Default for FineTuneSettings {
@@ -48,6 +70,8 @@ impl Default for FineTuneSettings {
             augment: AugmentSettings::default(),
             seed: 7,
             eval_every: 25,
+            freeze_batch_norm: true,
+            anchor_slices: 8,
         }
     }
 }
@@ -100,6 +124,22 @@ pub fn fine_tune(
     on_event: &mut dyn FnMut(FineTuneEvent),
     cancel: &AtomicBool,
 ) -> Result<FineTuneOutcome, SegError> {
+    fine_tune_with_anchors(base, slices, &[], settings, device, on_event, cancel)
+}
+
+/// [`fine_tune`] with anchor slices: other slices of the case, labelled by the mask the
+/// user accepted, that fill half of every batch (the targets the other half) so the
+/// network learns the targets without drifting on the rest of the case. With no anchors
+/// every batch is made of targets. The scores are measured on the targets only.
+pub fn fine_tune_with_anchors(
+    base: &LoadedModel,
+    slices: &[SliceSample],
+    anchors: &[SliceSample],
+    settings: &FineTuneSettings,
+    device: &Device,
+    on_event: &mut dyn FnMut(FineTuneEvent),
+    cancel: &AtomicBool,
+) -> Result<FineTuneOutcome, SegError> {
     if slices.is_empty() || settings.steps == 0 || settings.batch_size == 0 {
         return Err(SegError::InvalidSettings(
             "fine-tuning needs at least one slice with masks, one step and a batch of one".into(),
@@ -108,10 +148,16 @@ pub fn fine_tune(
     let config = &base.config;
     let labels = config.output_labels();
     check_targets(&labels, slices, "fine-tuning")?;
+    check_targets(&labels, anchors, "fine-tuning")?;
     let plain = device.clone().without_autodiff();
     let ad = device.clone().autodiff();
     let size = config.input_size;
-    let fitted: Vec<SliceSample> = slices.iter().map(|s| s.fitted(size)).collect();
+    // Targets first, then anchors: one index space for the batch builder's seeds.
+    let fitted: Vec<SliceSample> = slices
+        .iter()
+        .chain(anchors)
+        .map(|s| s.fitted(size))
+        .collect();
     let score = |model: &SegModel| -> Result<Vec<ClassScores>, SegError> {
         let opts = EvalOptions {
             batch_size: 4,
@@ -126,31 +172,41 @@ pub fn fine_tune(
         scores: before.clone(),
     });
     let mut model = trainable(base.model.clone(), &ad);
+    // Statistics never estimated (a freshly initialised network) cannot be kept.
+    if settings.freeze_batch_norm && base.model.has_estimated_batch_norm_statistics() {
+        model = model.with_batch_norm_training(false);
+    }
     let mut optim = optimizer(0.0);
     let mut losses = Vec::with_capacity(settings.steps);
-    let mut order: Vec<usize> = Vec::new();
+    // Half of a batch (at least one slice) from the targets, the rest from the anchors;
+    // a pool smaller than its share repeats, each copy with its own augmentation.
+    let from_anchors = if anchors.is_empty() {
+        0
+    } else {
+        settings.batch_size / 2
+    };
+    let from_targets = settings.batch_size - from_anchors;
+    let mut target_pool = Pool::new(0, slices.len(), settings.seed);
+    let mut anchor_pool = Pool::new(slices.len(), anchors.len(), settings.seed ^ 0xa5a5);
     for step in 0..settings.steps {
         if cancel.load(Ordering::Relaxed) {
             return Err(SegError::Cancelled);
         }
-        // Cycle through shuffled passes over the slices.
-        let mut idx = Vec::with_capacity(settings.batch_size);
-        while idx.len() < settings.batch_size.min(fitted.len()) {
-            if order.is_empty() {
-                order = (0..fitted.len()).collect();
-                Rng::for_item(settings.seed, &[step as u64]).shuffle(&mut order);
-            }
-            if let Some(i) = order.pop() {
-                idx.push(i);
-            }
-        }
+        let mut idx = target_pool.take(from_targets, step);
+        idx.extend(anchor_pool.take(from_anchors, step));
         let refs: Vec<&SliceSample> = idx.iter().map(|&i| &fitted[i]).collect();
+        // Augmentation seeds: distinct per batch position, so repeated slices differ.
+        let seeds: Vec<usize> = idx
+            .iter()
+            .enumerate()
+            .map(|(j, &i)| i * settings.batch_size + j)
+            .collect();
         let batch = build_batch(
             &refs,
             &labels,
             size,
             Some((&settings.augment, settings.seed, step as u64)),
-            &idx,
+            &seeds,
         );
         let (m, l) = train_step(
             model,
@@ -179,7 +235,9 @@ pub fn fine_tune(
             });
         }
     }
-    let model = model.valid();
+    // Back to burn's default BatchNorm behaviour, so a later training run from this
+    // version (or its record) behaves like any other model.
+    let model = model.valid().with_batch_norm_training(true);
     let after = score(&model)?;
     on_event(FineTuneEvent::Scored {
         step: settings.steps,
@@ -192,6 +250,40 @@ pub fn fine_tune(
         after,
         labels,
     })
+}
+
+/// Indices `offset..offset + len`, handed out in shuffled passes (a new shuffle each pass).
+struct Pool {
+    offset: usize,
+    len: usize,
+    seed: u64,
+    order: Vec<usize>,
+}
+
+impl Pool {
+    fn new(offset: usize, len: usize, seed: u64) -> Self {
+        Self {
+            offset,
+            len,
+            seed,
+            order: Vec::new(),
+        }
+    }
+
+    /// `n` indices (distinct unless `n` exceeds what is left of a pass), drawn at `step`.
+    fn take(&mut self, n: usize, step: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n && self.len > 0 {
+            if self.order.is_empty() {
+                self.order = (self.offset..self.offset + self.len).collect();
+                Rng::for_item(self.seed, &[step as u64]).shuffle(&mut self.order);
+            }
+            if let Some(i) = self.order.pop() {
+                out.push(i);
+            }
+        }
+        out
+    }
 }
 
 /// The model card of a fine-tuned version: a fresh id derived from the base model's, the

@@ -18,7 +18,10 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 pub use evaluate::{CaseScores, EvalOptions, EvalReport, evaluate};
-pub use finetune::{FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune, fine_tuned_card};
+pub use finetune::{
+    FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune, fine_tune_with_anchors,
+    fine_tuned_card,
+};
 pub use run::{RUN_FILES, StartFrom, TrainJob, TrainState, TrainSummary, train};
 
 use super::SegError;
