@@ -587,12 +587,17 @@ fn the_viewer_loads_dropped_dicom_folders_and_files_as_volumes() {
                 Loaded::Volume { volume, .. } => assert!(volume.dims()[0] == 512),
                 Loaded::Failed { message, .. } => panic!("{}: {message}", path.display()),
                 Loaded::Mask { .. } => panic!("{} loaded as a mask", path.display()),
+                Loaded::ChooseSeries(_) => panic!("{} holds one series", path.display()),
             }
         }
     }
+    // A folder with two series is never read as one: the viewer asks which.
     let several = root.join("covid19_ny_sbu_slices/A002304/axial");
     match load_one(&several, None, false) {
-        Loaded::Failed { message, .. } => assert!(message.contains("2 series"), "{message}"),
-        _ => panic!("a folder with two series must be refused with their list"),
+        Loaded::ChooseSeries(prompt) => {
+            assert_eq!(prompt.series.len(), 2);
+            assert_eq!(prompt.source, several);
+        }
+        other => panic!("a folder with two series must ask for a choice, got {other:?}"),
     }
 }
