@@ -508,6 +508,9 @@ fn cli_info_lists_series_and_segment_writes_a_nifti_mask() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("512 x 512 x 20"), "{text}");
+    // The decoding progress bar is for terminals only: a pipe sees none.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("DICOM images"), "{err}");
     for id in ["PatientName", "PatientID"] {
         assert!(!text.contains(id), "{text}");
     }
