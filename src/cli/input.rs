@@ -35,15 +35,16 @@ fn with_bar<T>(path: &Path, read: impl FnOnce(&ReadProgress<'_>) -> T) -> T {
     if !std::io::stderr().is_terminal() {
         return read(&ReadProgress::default());
     }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:30!} [{bar:30}] {pos}/{len} DICOM images {per_sec} eta {eta}",
+    // Built without drawing: the first frame comes with the image count.
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        .with_style(
+            ProgressStyle::with_template(
+                "{msg:30!} [{bar:30}] {pos}/{len} DICOM images {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_message(format!("decoding {}", display_name(path)));
+        .with_message(format!("decoding {}", display_name(path)));
     // Nothing cancels a command-line read (Ctrl-C ends the process).
     let cancel = AtomicBool::new(false);
     let report = |done: usize, total: usize| {
