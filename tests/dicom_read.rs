@@ -508,6 +508,9 @@ fn cli_info_lists_series_and_segment_writes_a_nifti_mask() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("512 x 512 x 20"), "{text}");
+    // The decoding progress bar is for terminals only: a pipe sees none.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("DICOM images"), "{err}");
     for id in ["PatientName", "PatientID"] {
         assert!(!text.contains(id), "{text}");
     }
@@ -587,12 +590,17 @@ fn the_viewer_loads_dropped_dicom_folders_and_files_as_volumes() {
                 Loaded::Volume { volume, .. } => assert!(volume.dims()[0] == 512),
                 Loaded::Failed { message, .. } => panic!("{}: {message}", path.display()),
                 Loaded::Mask { .. } => panic!("{} loaded as a mask", path.display()),
+                Loaded::ChooseSeries(_) => panic!("{} holds one series", path.display()),
             }
         }
     }
+    // A folder with two series is never read as one: the viewer asks which.
     let several = root.join("covid19_ny_sbu_slices/A002304/axial");
     match load_one(&several, None, false) {
-        Loaded::Failed { message, .. } => assert!(message.contains("2 series"), "{message}"),
-        _ => panic!("a folder with two series must be refused with their list"),
+        Loaded::ChooseSeries(prompt) => {
+            assert_eq!(prompt.series.len(), 2);
+            assert_eq!(prompt.source, several);
+        }
+        other => panic!("a folder with two series must ask for a choice, got {other:?}"),
     }
 }

@@ -270,6 +270,49 @@ fn mismatched_mask_is_refused_with_a_message() {
     assert!(h.state().state().notices.is_empty());
 }
 
+/// A DICOM folder with two series opens the chooser (listed from the headers in
+/// the load job); Open on the second row loads that series alone.
+#[test]
+fn a_dicom_folder_with_two_series_opens_the_series_chooser() {
+    let data = gui_common::data_dir()
+        .expect("test data not found: set LUNGSCOPE_DATA or put the shared data at ../shared/data");
+    let folder = data.join("real_ct_hu/covid19_ny_sbu_slices/A002304/axial");
+    let mut h = harness_sized(egui::vec2(1000.0, 560.0));
+    drop_files(&mut h, std::slice::from_ref(&folder));
+    let series = {
+        let state = h.state().state();
+        assert!(state.volume.is_none(), "nothing is read before the choice");
+        let prompt = state.series_prompt().expect("the chooser is open");
+        assert_eq!(prompt.series.len(), 2);
+        prompt.series.clone()
+    };
+    h.get_by_label_contains("axial holds 2 series");
+    for s in &series {
+        let size = format!("{} × {}", s.size[0], s.size[1]);
+        assert!(h.query_all_by_label(&size).count() >= 1, "{size} shown");
+        assert!(h.query_all_by_label(&s.images.to_string()).count() >= 1);
+    }
+    h.snapshot("viewer_dicom_series_chooser");
+
+    {
+        let open: Vec<_> = h.get_all_by_label("Open").collect();
+        assert_eq!(open.len(), 2, "one Open button per series");
+        open[1].click();
+    }
+    h.step();
+    wait_idle(&mut h);
+    let state = h.state().state();
+    assert!(state.series_prompt().is_none(), "the chooser closed");
+    let entry = state.volume.as_ref().expect("the chosen series is shown");
+    assert_eq!(
+        entry.volume.dims()[..2],
+        [series[1].size[0] as usize, series[1].size[1] as usize]
+    );
+    assert_eq!(entry.volume.info.description, series[1].description);
+    assert_eq!(entry.path.as_deref(), Some(folder.as_path()));
+    assert!(state.notices.is_empty(), "{:?}", state.notices);
+}
+
 #[test]
 fn failed_load_keeps_the_current_volume() {
     let mut h = harness();

@@ -1,9 +1,22 @@
-//! Background loading driven from the state: queueing, polling, applying results.
+//! Background loading driven from the state: queueing, polling, applying results,
+//! and the DICOM series chooser's prompt (filled by a load job, answered with
+//! `Command::ChooseSeries` / `Command::CancelSeriesChoice`).
 
 use super::jobs::{Job, JobStatus};
-use super::loading::{LoadRequest, Loaded, file_name, load_files};
+use super::loading::{ChosenSeries, LoadRequest, Loaded, SeriesPrompt, file_name, load_files};
 use super::state::{AppState, VolumeEntry};
 use std::path::PathBuf;
+
+/// A load waiting for the running one to finish.
+#[derive(Debug)]
+pub struct QueuedLoad {
+    /// Files in order.
+    paths: Vec<PathBuf>,
+    /// Every file is a mask.
+    as_masks: bool,
+    /// A series picked in the chooser, read before `paths`.
+    series: Option<ChosenSeries>,
+}
 
 impl AppState {
     /// True while files are being loaded.
@@ -21,26 +34,82 @@ impl AppState {
 
     pub(super) fn queue_load(&mut self, paths: Vec<PathBuf>, as_masks: bool) {
         if !paths.is_empty() {
-            self.queued_loads.push_back((paths, as_masks));
+            self.queued_loads.push_back(QueuedLoad {
+                paths,
+                as_masks,
+                series: None,
+            });
             self.start_next_load();
         }
+    }
+
+    /// The DICOM input whose series the user is asked to choose, if any.
+    pub fn series_prompt(&self) -> Option<&SeriesPrompt> {
+        self.series_prompt.as_ref()
+    }
+
+    /// Loads series `number` (1-based) of the prompt, then the files opened after
+    /// it; closes the prompt. A number not in the listing changes nothing.
+    pub(super) fn choose_series(&mut self, number: usize) {
+        let Some(prompt) = self.series_prompt.take() else {
+            return;
+        };
+        if !(1..=prompt.series.len()).contains(&number) {
+            self.series_prompt = Some(prompt);
+            return;
+        }
+        self.queued_loads.push_back(QueuedLoad {
+            paths: prompt.rest,
+            as_masks: false,
+            series: Some(ChosenSeries {
+                index: prompt.index,
+                number,
+            }),
+        });
+        self.start_next_load();
+    }
+
+    /// Closes the prompt without reading any series (nor the files after it).
+    pub(super) fn cancel_series_choice(&mut self) {
+        let Some(prompt) = self.series_prompt.take() else {
+            return;
+        };
+        let more = match prompt.rest.len() {
+            0 => String::new(),
+            n => format!(" (nor the {n} file(s) opened after it)"),
+        };
+        self.push_info(format!(
+            "No series chosen: nothing was opened from {}{more}",
+            file_name(&prompt.source)
+        ));
     }
 
     fn start_next_load(&mut self) {
         if self.load_job.is_some() {
             return;
         }
-        let Some((paths, as_masks)) = self.queued_loads.pop_front() else {
+        let Some(QueuedLoad {
+            paths,
+            as_masks,
+            series,
+        }) = self.queued_loads.pop_front()
+        else {
             return;
         };
-        let name = match paths.as_slice() {
-            [one] => format!("Loading {}", file_name(one)),
-            many => format!("Loading {} files", many.len()),
+        let name = match (&series, paths.as_slice()) {
+            (Some(chosen), _) => format!(
+                "Loading series {} of {}",
+                chosen.number,
+                file_name(chosen.index.path())
+            ),
+            (None, [one]) => format!("Loading {}", file_name(one)),
+            (None, many) => format!("Loading {} files", many.len()),
         };
         let request = LoadRequest {
             paths,
             grid: self.volume().map(|v| v.geometry.clone()),
             as_masks,
+            series,
         };
         self.load_job = Some(Job::spawn(name, self.waker.clone(), move |ctx| {
             load_files(request, ctx)
@@ -116,6 +185,14 @@ impl AppState {
                 if let Err(e) = self.add_layer(file_name(&path), Some(path.clone()), mask) {
                     let text = format!("{e}: {}", path.display());
                     self.push_file_error(path, text);
+                }
+            }
+            Loaded::ChooseSeries(prompt) => {
+                if let Some(old) = self.series_prompt.replace(prompt) {
+                    self.push_info(format!(
+                        "Series choice for {} replaced by a newer one: nothing was opened from it",
+                        file_name(&old.source)
+                    ));
                 }
             }
             Loaded::Failed { path, message } => self.push_file_error(path, message),

@@ -82,6 +82,11 @@ pub enum Command {
     CloseVolume,
     /// Stop the running load.
     CancelLoad,
+    /// Open series number `n` (1-based, as listed) of the DICOM input the
+    /// series chooser shows, then the files opened after it.
+    ChooseSeries(usize),
+    /// Close the series chooser without opening any of its series.
+    CancelSeriesChoice,
     /// Remove notice number `n`.
     Dismiss(usize),
     /// Mask editing, saving and the unsaved-edits question (see `edit_state`).
@@ -175,6 +180,8 @@ impl AppState {
                     job.cancel();
                 }
             }
+            Command::ChooseSeries(n) => self.choose_series(n),
+            Command::CancelSeriesChoice => self.cancel_series_choice(),
             Command::Dismiss(n) => {
                 if n < self.notices.len() {
                     self.notices.remove(n);

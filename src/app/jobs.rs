@@ -56,6 +56,12 @@ impl<M> JobContext<M> {
         self.cancel.load(Ordering::Relaxed)
     }
 
+    /// The flag the UI sets to stop the job, for core functions that take an
+    /// `&AtomicBool` cancel (e.g. `io::ReadProgress`).
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+
     /// `Err(Cancelled)` once the UI asked the job to stop (use with `?`).
     pub fn check_cancelled(&self) -> Result<(), Cancelled> {
         if self.is_cancelled() {

@@ -2,9 +2,14 @@
 //! deciding what each file is.
 //!
 //! Rules (the first matching one applies), for each file in order:
-//! 0. A folder or a DICOM file (not opened as a mask) is a volume, read by
-//!    `io::open_volume` (a folder with several series is refused with their list);
-//!    several DICOM files opened together are read as one series.
+//! 0. A folder or a DICOM file (not opened as a mask) is a volume: its headers
+//!    are indexed (`io::SeriesIndex`), and one series is decoded with progress
+//!    ("Decoding N / M DICOM images") and the job's cancel. Several DICOM files
+//!    opened together are one input. An input with several series is never
+//!    mixed or guessed: the job sends [`Loaded::ChooseSeries`] with their
+//!    summaries and stops there; the files of the batch after it wait in the
+//!    [`SeriesPrompt`] and load after the series the user picks (a new job with
+//!    [`LoadRequest::series`] set).
 //! 1. No volume yet (neither loaded nor earlier in this batch): the file is the volume.
 //! 2. Opened as a mask explicitly: `io::read_mask(path, Some(grid))`; a file on
 //!    another grid is refused with that function's message.
@@ -15,7 +20,7 @@
 //!    message (never resampled); otherwise it is a new volume.
 
 use super::jobs::JobContext;
-use crate::io::{self, NiftiError};
+use crate::io::{self, NiftiError, ReadProgress, SeriesIndex, SeriesSummary};
 use crate::mask::{self, LabelMask};
 use crate::volume::{Geometry, IntensityStats, Volume, Voxels};
 use std::path::{Path, PathBuf};
@@ -33,6 +38,33 @@ pub struct LoadRequest {
     pub grid: Option<Geometry>,
     /// Treat every file as a mask (File → Add mask).
     pub as_masks: bool,
+    /// A series the user picked in the chooser, read as the volume before
+    /// `paths` (which then load on its grid).
+    pub series: Option<ChosenSeries>,
+}
+
+/// A series picked in the chooser: the indexed input and the series' 1-based
+/// index in its listing.
+#[derive(Debug, Clone)]
+pub struct ChosenSeries {
+    /// The headers indexed when the chooser was filled (not indexed again).
+    pub index: Arc<SeriesIndex>,
+    /// 1-based index, as in [`SeriesSummary::index`].
+    pub number: usize,
+}
+
+/// A DICOM input holding several series, waiting for the user's choice.
+#[derive(Debug, Clone)]
+pub struct SeriesPrompt {
+    /// The folder opened (or the folder of the files opened together).
+    pub source: PathBuf,
+    /// One summary per series, in listing order (no patient identifiers).
+    pub series: Vec<SeriesSummary>,
+    /// The indexed headers; only the chosen series' pixels are decoded later.
+    pub index: Arc<SeriesIndex>,
+    /// Files opened in the same batch after this input: they load after the
+    /// chosen series, or not at all if the choice is cancelled.
+    pub rest: Vec<PathBuf>,
 }
 
 /// One result of a load job, streamed to the UI as soon as it is ready.
@@ -55,6 +87,8 @@ pub enum Loaded {
         /// The file.
         path: PathBuf,
     },
+    /// A DICOM input with several series: the user must choose one.
+    ChooseSeries(SeriesPrompt),
     /// A file that could not be used; the message names the cause and the file.
     Failed {
         /// The file.
@@ -65,38 +99,103 @@ pub enum Loaded {
 }
 
 /// Loads the files of `request`, sending one [`Loaded`] per file. Failures of
-/// single files are sent as [`Loaded::Failed`] and do not stop the batch.
-/// Several DICOM files opened together are one series: one volume.
+/// single files are sent as [`Loaded::Failed`] and do not stop the batch; an
+/// input with several series sends [`Loaded::ChooseSeries`] (with the files
+/// after it) and ends the batch. Several DICOM files opened together are one
+/// input. Once cancelled, the job ends with
+/// [`Cancelled`](super::jobs::Cancelled) and sends nothing more (no partial
+/// volume): `JobContext::check_cancelled` runs after every read.
 pub fn load_files(request: LoadRequest, ctx: &JobContext<Loaded>) -> anyhow::Result<()> {
-    if is_dicom_set(&request) {
-        ctx.set_progress(0.0, format!("Reading {} DICOM files", request.paths.len()));
-        let item = match io::dicom::read_dicom_files(&request.paths, None) {
-            Ok(v) => {
-                let folder = v.info.path.clone().unwrap_or_default();
-                volume_item(v, &folder)
-            }
-            Err(e) => Loaded::Failed {
-                path: request.paths[0].clone(),
-                message: e.to_string(),
-            },
-        };
-        ctx.send(item);
-        ctx.set_progress(1.0, "Done");
-        return Ok(());
-    }
-    let mut grid = request.grid;
-    let n = request.paths.len().max(1);
-    for (i, path) in request.paths.into_iter().enumerate() {
+    let report = |done: usize, total: usize| decoding_progress(ctx, done, total);
+    let progress = ReadProgress::new(ctx.cancel_flag(), &report);
+    let mut grid = request.grid.clone();
+    if let Some(chosen) = &request.series {
+        ctx.set_progress(-1.0, "Reading the chosen series");
+        let item = read_chosen(chosen, &progress);
         ctx.check_cancelled()?;
-        ctx.set_progress(i as f32 / n as f32, format!("Reading {}", file_name(&path)));
-        let item = load_one(&path, grid.as_ref(), request.as_masks);
         if let Loaded::Volume { volume, .. } = &item {
             grid = Some(volume.geometry.clone());
         }
         ctx.send(item);
     }
+    if is_dicom_set(&request) {
+        ctx.set_progress(
+            -1.0,
+            format!("Indexing {} DICOM files", request.paths.len()),
+        );
+        let index = SeriesIndex::scan_files(&request.paths);
+        ctx.check_cancelled()?;
+        let item = dicom_item(index, &progress);
+        ctx.check_cancelled()?;
+        ctx.send(item);
+        ctx.set_progress(1.0, "Done");
+        return Ok(());
+    }
+    let n = request.paths.len().max(1);
+    for (i, path) in request.paths.iter().enumerate() {
+        ctx.check_cancelled()?;
+        ctx.set_progress(i as f32 / n as f32, format!("Reading {}", file_name(path)));
+        let item = load_one_with(path, grid.as_ref(), request.as_masks, &progress);
+        // A cancelled read gives nothing to show, not even its error.
+        ctx.check_cancelled()?;
+        match item {
+            Loaded::ChooseSeries(mut prompt) => {
+                prompt.rest = request.paths[i + 1..].to_vec();
+                ctx.send(Loaded::ChooseSeries(prompt));
+                break;
+            }
+            item => {
+                if let Loaded::Volume { volume, .. } = &item {
+                    grid = Some(volume.geometry.clone());
+                }
+                ctx.send(item);
+            }
+        }
+    }
     ctx.set_progress(1.0, "Done");
     Ok(())
+}
+
+/// Reports DICOM decoding as the job's progress.
+fn decoding_progress(ctx: &JobContext<Loaded>, done: usize, total: usize) {
+    ctx.set_progress(
+        done as f32 / total.max(1) as f32,
+        format!("Decoding {done} / {total} DICOM images"),
+    );
+}
+
+/// Reads the series picked in the chooser.
+pub fn read_chosen(chosen: &ChosenSeries, progress: &ReadProgress<'_>) -> Loaded {
+    let path = chosen.index.path().to_path_buf();
+    let choice = io::SeriesChoice::Index(chosen.number);
+    match chosen.index.read(Some(&choice), progress) {
+        Ok(v) => volume_item(v, &path),
+        Err(e) => Loaded::Failed {
+            path,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// The volume of an indexed DICOM input with one series, or the chooser's
+/// prompt when it holds several (nothing decoded then).
+fn dicom_item(index: SeriesIndex, progress: &ReadProgress<'_>) -> Loaded {
+    let path = index.path().to_path_buf();
+    if index.series_count() > 1 {
+        return Loaded::ChooseSeries(SeriesPrompt {
+            source: path,
+            series: index.summaries(),
+            index: Arc::new(index),
+            rest: Vec::new(),
+        });
+    }
+    match index.read(None, progress) {
+        Ok(v) => volume_item(v, &path),
+        Err(e) => Loaded::Failed {
+            path,
+            message: e.to_string(),
+        },
+    }
 }
 
 /// True if the request is several DICOM files (not folders), opened as a volume.
@@ -109,17 +208,28 @@ pub fn is_dicom_set(request: &LoadRequest) -> bool {
             .all(|p| p.is_file() && io::is_dicom_path(p))
 }
 
-/// Decides what one file is and reads it (see the module rules).
+/// Decides what one file is and reads it (see the module rules), without
+/// progress or cancel.
 pub fn load_one(path: &Path, grid: Option<&Geometry>, as_mask: bool) -> Loaded {
+    load_one_with(path, grid, as_mask, &ReadProgress::default())
+}
+
+/// [`load_one`] with the progress and cancel of DICOM decoding.
+pub fn load_one_with(
+    path: &Path,
+    grid: Option<&Geometry>,
+    as_mask: bool,
+    progress: &ReadProgress<'_>,
+) -> Loaded {
     let failed = |e: &dyn std::fmt::Display| Loaded::Failed {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
     let Some(grid) = grid else {
-        return read_volume(path);
+        return read_volume(path, progress);
     };
     if !as_mask && io::is_dicom_path(path) {
-        return read_volume(path);
+        return read_volume(path, progress);
     }
     if as_mask {
         return match io::read_mask(path, Some(grid)) {
@@ -134,14 +244,14 @@ pub fn load_one(path: &Path, grid: Option<&Geometry>, as_mask: bool) -> Loaded {
     if Geometry::from_affine(header.dims, header.affine).same_grid(grid) {
         return match io::read_mask(path, Some(grid)) {
             Ok(m) => mask_item(m, path),
-            Err(NiftiError::NotLabels { .. }) => read_volume(path),
+            Err(NiftiError::NotLabels { .. }) => read_volume(path, progress),
             Err(e) => failed(&e),
         };
     }
     let integer_unscaled =
         header.slope == 1.0 && header.inter == 0.0 && !matches!(header.datatype, 16 | 64);
     if !integer_unscaled {
-        return read_volume(path);
+        return read_volume(path, progress);
     }
     let volume = match io::read_volume(path) {
         Ok(v) => v,
@@ -157,7 +267,23 @@ pub fn load_one(path: &Path, grid: Option<&Geometry>, as_mask: bool) -> Loaded {
     volume_item(volume, path)
 }
 
-fn read_volume(path: &Path) -> Loaded {
+/// A volume: DICOM inputs through their series index (a chooser's prompt when
+/// they hold several series), anything else as NIfTI.
+fn read_volume(path: &Path, progress: &ReadProgress<'_>) -> Loaded {
+    let failed = |e: &dyn std::fmt::Display| Loaded::Failed {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    if io::is_dicom_path(path) {
+        // Before anything opens it: a FIFO or device would block or never end.
+        if let Err(e) = io::limits::check_file_or_dir(path) {
+            return failed(&e);
+        }
+        return match SeriesIndex::scan(path) {
+            Ok(index) => dicom_item(index, progress),
+            Err(e) => failed(&e),
+        };
+    }
     match io::open_volume(path, None) {
         Ok(v) => volume_item(v, path),
         Err(e) => Loaded::Failed {

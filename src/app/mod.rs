@@ -3,7 +3,8 @@
 //! - [`state`]: [`AppState`] (no egui types); [`commands`]: the [`Command`]s
 //!   that change it; [`masks`]: its overlay layers; [`background`]: its loading.
 //! - [`jobs`]: background work with progress, cancel and streamed results.
-//! - [`loading`]: what a dropped/opened file is, read off the UI thread.
+//! - [`loading`]: what a dropped/opened file is, read off the UI thread;
+//!   [`series_ui`]: the chooser shown when a DICOM input holds several series.
 //! - [`layers`]: mask layers and the composite the GPU shows.
 //! - [`settings`]: what persists between runs.
 //! - [`view_ui`], [`panels`], [`shortcuts`]: the egui side (`*_ui` functions).
@@ -35,6 +36,7 @@ pub mod panels;
 pub mod report_ui;
 pub mod segment;
 pub mod segment_ui;
+pub mod series_ui;
 pub mod settings;
 pub mod shortcuts;
 pub mod state;
@@ -200,6 +202,7 @@ impl LungscopeApp {
             .inner;
         match menu {
             Some(MenuAction::OpenDialog) => self.open_dialog(false),
+            Some(MenuAction::OpenFolderDialog) => self.open_folder_dialog(),
             Some(MenuAction::AddMaskDialog) => self.open_dialog(true),
             Some(MenuAction::ShowHelp) => self.show_help = true,
             Some(MenuAction::Quit) => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
@@ -223,6 +226,7 @@ impl LungscopeApp {
             .show(ui, |ui| self.views_ui(ui));
         panels::help_ui(&ctx, &mut self.show_help);
         finetune_ui::finetune_window_ui(&ctx, &mut self.state);
+        series_ui::series_chooser_ui(&ctx, &mut self.state);
         edit_ui::guard_ui(&ctx, &mut self.state);
 
         if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
@@ -235,7 +239,7 @@ impl LungscopeApp {
             painter.text(
                 rect.center(),
                 egui::Align2::CENTER_CENTER,
-                "Drop NIfTI files: a volume, then masks on its grid",
+                "Drop a CT (NIfTI files or a DICOM folder), then masks on its grid",
                 egui::FontId::proportional(22.0),
                 egui::Color32::WHITE,
             );
@@ -257,7 +261,7 @@ impl LungscopeApp {
             ui.centered_and_justified(|ui| {
                 ui.label(
                     egui::RichText::new(
-                        "Drop NIfTI files here (a CT volume, then its masks), \
+                        "Drop a CT here (a NIfTI file or a DICOM folder), then its masks, \
                          or use File > Open…",
                     )
                     .size(18.0),
@@ -325,24 +329,43 @@ impl LungscopeApp {
     }
 
     fn open_dialog(&mut self, masks: bool) {
+        self.start_dialog(masks, false);
+    }
+
+    /// File → Open DICOM folder: the folder goes through `Command::Open` like a
+    /// dropped one (the series chooser appears if it holds several series).
+    fn open_folder_dialog(&mut self) {
+        self.start_dialog(false, true);
+    }
+
+    fn start_dialog(&mut self, masks: bool, folder: bool) {
         if self.dialog.is_some() {
             return;
         }
         let dir = self.state.settings.last_dir.clone();
         let title = if masks {
             "Add mask"
+        } else if folder {
+            "Open a DICOM folder"
         } else {
-            "Open NIfTI files"
+            "Open NIfTI or DICOM files"
         };
         let pick = move || {
-            let mut d = rfd::FileDialog::new()
-                .set_title(title)
-                .add_filter("NIfTI", &["nii", "gz"])
-                .add_filter("All files", &["*"]);
+            let mut d = rfd::FileDialog::new().set_title(title);
+            if !folder {
+                d = d
+                    .add_filter("NIfTI", &["nii", "gz"])
+                    .add_filter("DICOM", &["dcm"])
+                    .add_filter("All files", &["*"]);
+            }
             if let Some(dir) = dir {
                 d = d.set_directory(dir);
             }
-            d.pick_files()
+            if folder {
+                d.pick_folder().map(|f| vec![f])
+            } else {
+                d.pick_files()
+            }
         };
         if cfg!(target_os = "macos") {
             // macOS dialogs must run on the main thread.

@@ -12,6 +12,8 @@ use egui::{Color32, RichText};
 pub enum MenuAction {
     /// Open volumes (and masks) with a file dialog.
     OpenDialog,
+    /// Open a DICOM folder with a folder dialog.
+    OpenFolderDialog,
     /// Add masks with a file dialog.
     AddMaskDialog,
     /// Show the mouse/keyboard reference.
@@ -27,6 +29,10 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Option<MenuAction
         ui.menu_button("File", |ui| {
             if ui.button("Open…").clicked() {
                 action = Some(MenuAction::OpenDialog);
+                ui.close();
+            }
+            if ui.button("Open DICOM folder…").clicked() {
+                action = Some(MenuAction::OpenFolderDialog);
                 ui.close();
             }
             let has_volume = state.volume.is_some();

@@ -3,9 +3,10 @@
 //! it (see `background`), mask layers live in it (see `masks`), and tests drive it
 //! directly.
 
+use super::background::QueuedLoad;
 use super::jobs::{Job, Waker};
 use super::layers::{MaskLayer, Region};
-use super::loading::{Loaded, file_name};
+use super::loading::{Loaded, SeriesPrompt, file_name};
 use super::masks::GpuUpdate;
 use super::settings::{Layout, Settings};
 use crate::mask::LabelMask;
@@ -138,7 +139,9 @@ pub struct AppState {
     pub(super) mask_revision: u64,
     pub(super) composite: Option<LabelMask>,
     pub(super) load_job: Option<Job<(), Loaded>>,
-    pub(super) queued_loads: VecDeque<(Vec<PathBuf>, bool)>,
+    pub(super) queued_loads: VecDeque<QueuedLoad>,
+    /// A DICOM input with several series waiting for the user's choice.
+    pub(super) series_prompt: Option<SeriesPrompt>,
     pub(super) gpu_pending: Vec<GpuUpdate>,
     pub(super) waker: Waker,
 }
@@ -179,6 +182,7 @@ impl AppState {
             composite: None,
             load_job: None,
             queued_loads: VecDeque::new(),
+            series_prompt: None,
             gpu_pending: vec![GpuUpdate::Colors],
             waker,
         }

@@ -96,8 +96,12 @@ pub fn file_info_series(
 
 /// Facts of a DICOM file or folder: its series and the chosen one's volume.
 fn dicom_info(path: &Path, series: Option<&io::SeriesChoice>) -> Result<FileInfo, io::NiftiError> {
-    let list = io::list_series(path)?;
-    let volume = io::open_volume(path, series)?;
+    // Before anything opens it: a FIFO or device would block or never end.
+    io::limits::check_file_or_dir(path)?;
+    // One header index lists the series and reads the chosen one.
+    let index = io::SeriesIndex::scan(path)?;
+    let list = index.summaries();
+    let volume = super::input::read_series(&index, series)?;
     Ok(FileInfo {
         path: path.to_path_buf(),
         nifti_version: 0,

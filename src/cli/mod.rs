@@ -8,6 +8,7 @@ pub mod bench_train;
 pub mod bench_view;
 pub mod eval;
 pub mod info;
+pub mod input;
 pub mod report;
 pub mod segment;
 pub mod train;
@@ -57,7 +58,8 @@ pub enum Command {
 /// Arguments of `lungscope view`.
 #[derive(Debug, clap::Args)]
 pub struct ViewArgs {
-    /// NIfTI files to open: the first volume, then masks on its grid.
+    /// Files to open: the volume first (a NIfTI file, DICOM files or a DICOM
+    /// folder; several series open the series chooser), then masks on its grid.
     pub files: Vec<PathBuf>,
 }
 

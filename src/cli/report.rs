@@ -119,7 +119,7 @@ fn input_paths(args: &ReportArgs) -> Vec<PathBuf> {
 
 /// Reads the inputs, analyses them and builds the report.
 pub fn build(args: &ReportArgs) -> anyhow::Result<Report> {
-    let volume = io::open_volume(&args.volume, args.series.as_ref())?;
+    let volume = super::input::open_volume(&args.volume, args.series.as_ref())?;
     let grid = Some(&volume.geometry);
     let options = SplitOptions {
         drop_specks: args.drop_specks,

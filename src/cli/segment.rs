@@ -277,7 +277,7 @@ struct Done {
 /// and builds its report.
 fn segment_one(job: &Job<'_>, wants_report: bool) -> anyhow::Result<Done> {
     let (input, out) = (job.input, job.out);
-    let volume = io::open_volume(input, job.series)?;
+    let volume = super::input::open_volume(input, job.series)?;
     let bar = ProgressBar::new(volume.slice_count(crate::volume::View::Axial) as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg:30!} [{bar:30}] {pos}/{len} slices {per_sec} eta {eta}")

@@ -11,9 +11,9 @@ pub mod qform;
 pub mod read;
 pub mod write;
 
-pub use dicom::{DicomError, SeriesChoice, SeriesSummary, list_series};
+pub use dicom::{DicomError, ReadProgress, SeriesChoice, SeriesIndex, SeriesSummary, list_series};
 pub use error::NiftiError;
 pub use header::Header;
-pub use open::{is_dicom_path, open_volume};
+pub use open::{is_dicom_path, open_volume, open_volume_with};
 pub use read::{read_header, read_mask, read_volume};
 pub use write::{write_mask, write_volume};

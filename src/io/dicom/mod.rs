@@ -15,6 +15,12 @@
 //! 3. `pixels`: the files are decoded in parallel (rayon), RescaleSlope/Intercept
 //!    applied per frame, PixelPaddingValue mapped to −1024 HU and MONOCHROME1
 //!    inverted; integer results that fit are stored as `i16`, others as `f32`.
+//!    A [`ReadProgress`] reports the images decoded and can stop the decoding
+//!    ([`DicomError::Cancelled`]; nothing partial is returned).
+//!
+//! [`SeriesIndex`] keeps the result of step 1, so a caller can list the series
+//! (e.g. in the viewer's chooser) and later read the one the user picked without
+//! indexing the headers again.
 //!
 //! Patient identifiers (name, ID, birth date) are never read into the result, the
 //! messages or the warnings: a series is named by its description and UID only.
@@ -29,6 +35,7 @@ mod series;
 use crate::volume::{Geometry, Volume, VolumeInfo};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use scan::{is_dicom_file, looks_like_dicom_folder};
 
@@ -140,6 +147,65 @@ pub fn short_uid(uid: &str) -> String {
         uid.to_string()
     } else {
         format!("{}…{}", &uid[..10], &uid[uid.len() - 10..])
+    }
+}
+
+/// Progress and cancellation of a DICOM read.
+///
+/// `progress(done, total)` is called with the number of images (frames) decoded
+/// so far and the number to decode: once with `done == 0` before decoding starts,
+/// then after each file, from the decoding threads (calls may arrive slightly out
+/// of order; `done` reaches `total` when all are decoded). Setting `cancel` stops
+/// the read at the next file with [`DicomError::Cancelled`].
+#[derive(Clone, Copy)]
+pub struct ReadProgress<'a> {
+    /// Set (from any thread) to stop the read.
+    pub cancel: &'a AtomicBool,
+    /// Called with (images decoded, images in total).
+    pub progress: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+/// The cancel flag of reads that cannot be cancelled.
+static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
+/// The progress callback of reads nobody watches.
+static NO_PROGRESS: fn(usize, usize) = |_, _| {};
+
+impl<'a> ReadProgress<'a> {
+    /// Progress reported to `progress`, cancelled by setting `cancel`.
+    pub fn new(cancel: &'a AtomicBool, progress: &'a (dyn Fn(usize, usize) + Sync)) -> Self {
+        Self { cancel, progress }
+    }
+
+    /// True once the read was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once the read was asked to stop.
+    pub(crate) fn check(&self) -> Result<(), DicomError> {
+        if self.is_cancelled() {
+            Err(DicomError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Default for ReadProgress<'static> {
+    /// No progress reported, never cancelled.
+    fn default() -> Self {
+        Self {
+            cancel: &NEVER_CANCELLED,
+            progress: &NO_PROGRESS,
+        }
+    }
+}
+
+impl fmt::Debug for ReadProgress<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadProgress")
+            .field("cancelled", &self.is_cancelled())
+            .finish_non_exhaustive()
     }
 }
 
@@ -293,6 +359,9 @@ pub enum DicomError {
         /// The input.
         path: PathBuf,
     },
+    /// The read was cancelled (see [`ReadProgress`]); nothing was returned.
+    #[error("cancelled: the DICOM images were not all decoded, nothing was read")]
+    Cancelled,
     /// A volume too large to read.
     #[error(
         "volume too large: {dims:?} voxels need {bytes} bytes, more than the {limit}-byte limit: {path}"
@@ -319,17 +388,82 @@ impl DicomError {
     }
 }
 
+/// The headers of a DICOM input indexed into series (no pixel read yet): list
+/// its series with [`SeriesIndex::summaries`], then read one with
+/// [`SeriesIndex::read`] without indexing the headers again.
+#[derive(Debug)]
+pub struct SeriesIndex {
+    index: series::Index,
+    /// The input named in messages and in `VolumeInfo::path`.
+    path: PathBuf,
+}
+
+impl SeriesIndex {
+    /// Indexes a DICOM file or a folder (recursively); files that are not DICOM
+    /// images are skipped with a note.
+    pub fn scan(path: &Path) -> Result<Self, DicomError> {
+        Ok(Self {
+            index: scan::scan(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Indexes a set of files (e.g. the files of one series dropped together);
+    /// messages and `VolumeInfo::path` name the folder of the first file.
+    pub fn scan_files(files: &[PathBuf]) -> Self {
+        let index = scan::scan_files(files);
+        let path = index.root.clone();
+        Self { index, path }
+    }
+
+    /// The input: the file or folder scanned, or the folder of the first file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The series found (localizers dropped), in the order
+    /// [`SeriesChoice::Index`] counts them.
+    pub fn summaries(&self) -> Vec<SeriesSummary> {
+        self.index.summaries()
+    }
+
+    /// Number of series found.
+    pub fn series_count(&self) -> usize {
+        self.index.series.len()
+    }
+
+    /// Reads one series into a volume, decoding its files in parallel. With
+    /// several series, `series` chooses one; without it the error lists them.
+    pub fn read(
+        &self,
+        series: Option<&SeriesChoice>,
+        progress: &ReadProgress<'_>,
+    ) -> Result<Volume, DicomError> {
+        read_index(&self.index, &self.path, series, progress)
+    }
+}
+
 /// Lists the series of a DICOM file or folder (localizers dropped), in the order
 /// [`SeriesChoice::Index`] counts them.
 pub fn list_series(path: &Path) -> Result<Vec<SeriesSummary>, DicomError> {
-    let index = scan::scan(path)?;
-    Ok(index.summaries())
+    Ok(SeriesIndex::scan(path)?.summaries())
 }
 
 /// Reads a DICOM file or a folder (recursively) into a volume. With several
 /// series, `series` chooses one; without it the error lists them.
 pub fn read_dicom(path: &Path, series: Option<&SeriesChoice>) -> Result<Volume, DicomError> {
-    read_index(&scan::scan(path)?, path, series)
+    read_dicom_with(path, series, &ReadProgress::default())
+}
+
+/// [`read_dicom`] with progress and cancellation: `progress` sees the images
+/// decoded, and its cancel flag stops the read with [`DicomError::Cancelled`].
+pub fn read_dicom_with(
+    path: &Path,
+    series: Option<&SeriesChoice>,
+    progress: &ReadProgress<'_>,
+) -> Result<Volume, DicomError> {
+    progress.check()?;
+    SeriesIndex::scan(path)?.read(series, progress)
 }
 
 /// Reads a set of DICOM files (e.g. the files of one series dropped together)
@@ -338,16 +472,26 @@ pub fn read_dicom_files(
     files: &[PathBuf],
     series: Option<&SeriesChoice>,
 ) -> Result<Volume, DicomError> {
-    let index = scan::scan_files(files);
-    let root = index.root.clone();
-    read_index(&index, &root, series)
+    read_dicom_files_with(files, series, &ReadProgress::default())
+}
+
+/// [`read_dicom_files`] with progress and cancellation (see [`read_dicom_with`]).
+pub fn read_dicom_files_with(
+    files: &[PathBuf],
+    series: Option<&SeriesChoice>,
+    progress: &ReadProgress<'_>,
+) -> Result<Volume, DicomError> {
+    progress.check()?;
+    SeriesIndex::scan_files(files).read(series, progress)
 }
 
 fn read_index(
     index: &series::Index,
     path: &Path,
     series: Option<&SeriesChoice>,
+    progress: &ReadProgress<'_>,
 ) -> Result<Volume, DicomError> {
+    progress.check()?;
     let mut warnings = index.notes.clone();
     let chosen = index.choose(series)?;
     let frames = chosen.frames(&index.files);
@@ -375,7 +519,7 @@ fn read_index(
         });
     }
     let sorted: Vec<series::FrameRef> = placed.order.iter().map(|&i| chosen.refs[i]).collect();
-    let decoded = pixels::decode(&index.files, &sorted, dims, &mut warnings)?;
+    let decoded = pixels::decode(&index.files, &sorted, dims, &mut warnings, progress)?;
     let first = &index.files[sorted[0].file];
     let geometry = Geometry::from_affine(dims, placed.affine);
     let mut volume =

@@ -1,8 +1,8 @@
 //! Decoding pixel data (in parallel over files) into Hounsfield units.
 
-use super::DicomError;
 use super::header::{FileHeader, error_chain};
 use super::series::FrameRef;
+use super::{DicomError, ReadProgress};
 use crate::volume::Voxels;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
@@ -12,6 +12,7 @@ use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// HU written for padding pixels (air).
 const PADDING_HU: i16 = -1024;
@@ -83,12 +84,15 @@ impl Coding {
 }
 
 /// Decodes the frames `sorted` (slice order) of `files` into one voxel buffer
-/// of `dims` (columns, rows, slices).
+/// of `dims` (columns, rows, slices), reporting the images decoded to
+/// `progress`. Once its cancel flag is set, the files not yet started are
+/// skipped and the result is [`DicomError::Cancelled`].
 pub(super) fn decode(
     files: &[FileHeader],
     sorted: &[FrameRef],
     dims: [usize; 3],
     warnings: &mut Vec<String>,
+    progress: &ReadProgress<'_>,
 ) -> Result<Decoded, DicomError> {
     let frame_len = dims[0] * dims[1];
     // File → its (frame number, slice index) pairs, files in slice order.
@@ -98,10 +102,21 @@ pub(super) fn decode(
     }
     let mut jobs: Vec<(usize, Vec<(u32, usize)>)> = by_file.into_iter().collect();
     jobs.sort_by_key(|(_, frames)| frames.iter().map(|f| f.1).min());
+    let images = sorted.len();
+    let done = AtomicUsize::new(0);
+    (progress.progress)(0, images);
     let results: Vec<Result<FileOut, DicomError>> = jobs
         .par_iter()
-        .map(|(file, frames)| decode_file(&files[*file], frames, frame_len))
+        .map(|(file, frames)| {
+            progress.check()?;
+            let out = decode_file(&files[*file], frames, frame_len);
+            let now = done.fetch_add(frames.len(), Ordering::Relaxed) + frames.len();
+            (progress.progress)(now, images);
+            out
+        })
         .collect();
+    // A cancelled read is cancelled, whatever the files decoded before gave.
+    progress.check()?;
     let mut slices: Vec<Option<Frame>> = (0..sorted.len()).map(|_| None).collect();
     let mut stored_type = String::new();
     for r in results {
