@@ -7,7 +7,6 @@
 use super::export::{ExportKind, Exports, file_dialog};
 use super::figures::LiveFigures;
 use super::jobs::{Job, JobStatus};
-use super::layers::Region;
 use super::models::ModelManager;
 use super::state::{AppState, NoticeKind};
 use crate::mask::LabelMask;
@@ -17,7 +16,7 @@ use crate::seg::infer::{InferOptions, SliceOrder};
 use crate::seg::job::{SegEvent, SegJob};
 use crate::seg::postprocess::PostprocessConfig;
 use crate::seg::stamp::ModelStamp;
-use crate::volume::{SliceMap, View, Volume};
+use crate::volume::{Region, SliceMap, View, Volume};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
