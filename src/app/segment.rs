@@ -412,7 +412,10 @@ impl AppState {
         }
     }
 
-    fn finish_segmentation(&mut self, result: Result<crate::seg::infer::Segmentation, SegError>) {
+    fn finish_segmentation(
+        &mut self,
+        result: Result<crate::seg::infer::ModelSegmentation, SegError>,
+    ) {
         let Some(run) = self.seg.run.take() else {
             return;
         };

@@ -118,9 +118,12 @@ pub struct SliceUpdate<'a> {
     pub labels: &'a [u8],
 }
 
-/// The result of segmenting a volume.
+/// What the model made of a volume: the final label map with the model's
+/// probability statistics and provenance. (The analysis reads a label map as
+/// [`analysis::Segmentation`](crate::analysis::Segmentation): lung voxels with
+/// their side.)
 #[derive(Debug, Clone, Serialize)]
-pub struct Segmentation {
+pub struct ModelSegmentation {
     /// Labels on the volume's grid: 0 background, 1 left lung, 2 right lung, 3 infection.
     #[serde(skip)]
     pub mask: LabelMask,
@@ -159,7 +162,7 @@ pub fn segment_volume(
     options: &InferOptions,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(SliceUpdate<'_>),
-) -> Result<Segmentation, SegError> {
+) -> Result<ModelSegmentation, SegError> {
     let start = Instant::now();
     let cfg = &model.config;
     if cfg.in_channels != 1 {
@@ -276,7 +279,7 @@ pub fn segment_volume(
             |e| SegError::data(format!("postprocessing failed: {e}"), volume_path(volume)),
         )?;
     cleanup.physics = physics;
-    Ok(Segmentation {
+    Ok(ModelSegmentation {
         mask,
         lung: mapping.lung.map(|_| lung_acc.stats()),
         infection: mapping.infection.map(|_| inf_acc.stats()),
@@ -392,6 +395,6 @@ mod tests {
         send::<LoadedModel>();
         send::<Device>();
         sync::<Volume>();
-        send::<Segmentation>();
+        send::<ModelSegmentation>();
     }
 }

@@ -3,7 +3,7 @@
 //! polls [`SegJob::poll`] once per frame and paints each finished slice.
 
 use super::SegError;
-use super::infer::{InferOptions, Segmentation, segment_volume};
+use super::infer::{InferOptions, ModelSegmentation, segment_volume};
 use super::weights::LoadedModel;
 use crate::volume::{Region, Volume};
 use burn::tensor::Device;
@@ -31,7 +31,7 @@ pub enum SegEvent {
     },
     /// The job ended: the final mask, or why not ([`SegError::Cancelled`] after
     /// [`SegJob::cancel`]). Always the last message.
-    Finished(Result<Box<Segmentation>, SegError>),
+    Finished(Result<Box<ModelSegmentation>, SegError>),
 }
 
 /// A segmentation running on its own thread.
