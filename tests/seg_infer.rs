@@ -53,10 +53,13 @@ fn cpu_inference_reports_each_slice_in_order_and_honours_cancel() {
     let never = AtomicBool::new(false);
     let mut seen = Vec::new();
     let seg = segment_volume(&model, &device, &vol, &options, &never, &mut |u| {
+        // The axial box of this grid: the slice's columns and rows, one voxel deep.
+        let (width, height) = (u.region.size[0], u.region.size[1]);
+        assert_eq!(u.region.size[2], 1);
         assert_eq!(u.total, 5);
         assert_eq!(u.done, seen.len() + 1);
-        assert_eq!(u.labels.len(), u.width * u.height);
-        assert_eq!((u.width, u.height), (40, 32));
+        assert_eq!(u.labels.len(), width * height);
+        assert_eq!((width, height), (40, 32));
         assert!(u.labels.iter().all(|&l| l <= 3));
         seen.push(u.slice);
     })
@@ -227,10 +230,10 @@ fn background_job_streams_slices_then_the_result() {
             SegEvent::Slice {
                 slice,
                 labels,
-                width,
-                height,
+                region,
                 ..
             } => {
+                let (width, height) = (region.size[0], region.size[1]);
                 assert_eq!(labels.len(), width * height);
                 slices.push(slice);
             }

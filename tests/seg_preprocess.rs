@@ -93,7 +93,7 @@ fn letterbox_pad_unpad_round_trip_is_exact_for_many_shapes() {
     }
 }
 
-/// Training (`seg::input`, used by the data loader) and inference
+/// Training (the data loader's `SliceSample::fitted`) and inference
 /// (`seg::preprocess`) must produce the same model input from the same training
 /// image, at the shared 256² size and when shrinking or padding.
 #[test]
@@ -111,17 +111,26 @@ fn training_and_inference_inputs_are_identical() {
         let src = &img[..iw * ih];
         let (ours, lb) = gray8_to_input(src, iw, ih, size);
         let unit: Vec<f32> = src.iter().map(|&g| f32::from(g) / 255.0).collect();
-        let train_lb = lungscope::seg::input::Letterbox::new(iw, ih, size);
+        let sample = lungscope::seg::data::SliceSample {
+            case: "case".into(),
+            name: "slice".into(),
+            width: iw,
+            height: ih,
+            image: unit,
+            lung: None,
+            infection: None,
+        };
+        let train_lb = sample.letterbox(size);
         assert_eq!(
             (lb.content_w, lb.content_h, lb.offset_x, lb.offset_y),
             (
-                train_lb.inner_w,
-                train_lb.inner_h,
-                train_lb.pad_x,
-                train_lb.pad_y
+                train_lb.content_w,
+                train_lb.content_h,
+                train_lb.offset_x,
+                train_lb.offset_y
             )
         );
-        let theirs = train_lb.fit(&unit, lungscope::seg::preprocess::PAD_VALUE);
+        let theirs = sample.fitted(size).image;
         let worst = ours
             .iter()
             .zip(&theirs)

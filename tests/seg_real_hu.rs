@@ -9,18 +9,18 @@ use lungscope::analysis::scope::{Scope, assess_label_map};
 use lungscope::analysis::{ScopeProblem, ScopeStatus};
 use lungscope::io::{open_volume, read_mask, read_volume};
 use lungscope::mask::LabelMask;
-use lungscope::seg::infer::{InferOptions, Segmentation, segment_volume};
+use lungscope::seg::infer::{InferOptions, ModelSegmentation, segment_volume};
 use lungscope::seg::metrics::Confusion;
 use lungscope::seg::weights;
 use lungscope::volume::{Geometry, Volume, Voxels};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-fn segment(volume: &Volume) -> Segmentation {
+fn segment(volume: &Volume) -> ModelSegmentation {
     segment_with(volume, &InferOptions::default())
 }
 
-fn segment_with(volume: &Volume, options: &InferOptions) -> Segmentation {
+fn segment_with(volume: &Volume, options: &InferOptions) -> ModelSegmentation {
     let model = weights::load_default(&Device::flex()).expect("the embedded model loads");
     segment_volume(
         &model,

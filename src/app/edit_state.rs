@@ -12,13 +12,13 @@
 //! serves the axial, coronal and sagittal views. A stroke (press, drag, release) is
 //! one undo step. Saving and the unsaved-edits prompt live in `edit_guard`.
 
-use super::layers::{Region, extract_region};
+use super::layers::extract_region;
 use super::state::{AppState, StateError};
 use crate::edit::interpolate::interpolate;
 use crate::edit::{Brush, BrushMode, EditSession};
 use crate::mask::{INFECTION, LabelMask};
 use crate::render::ViewMapping;
-use crate::volume::View;
+use crate::volume::{Region, View};
 use std::sync::Arc;
 
 /// Name of the overlay layer that shows the mask being edited.
@@ -337,7 +337,7 @@ impl AppState {
 
     /// Copies the box an edit touched from the session into the edit layer (only
     /// that box is recomposited and uploaded).
-    fn show_edit(&mut self, region: Option<crate::edit::Region>) {
+    fn show_edit(&mut self, region: Option<Region>) {
         let Some(region) = region else {
             return;
         };
@@ -345,7 +345,6 @@ impl AppState {
         let (Some(layer), Some(session)) = (self.edit_layer(), self.edit.session.as_ref()) else {
             return;
         };
-        let region = Region::from(region);
         let mask = session.mask();
         let labels = extract_region(&mask.geometry, &mask.labels, &region);
         if let Err(e) = self.write_layer_region(layer, region, &labels) {
@@ -403,7 +402,7 @@ impl AppState {
         let Some(session) = self.edit.session.as_mut() else {
             return;
         };
-        let mut touched: Option<crate::edit::Region> = None;
+        let mut touched: Option<Region> = None;
         for &c in centres {
             let changes = stroke.brush.dab(
                 session.mask(),

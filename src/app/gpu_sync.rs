@@ -2,12 +2,12 @@
 //! frames so that no frame stalls: each frame writes at most [`FRAME_BUDGET`]
 //! bytes (a new volume slab by slab, then mask boxes slice-slab by slice-slab).
 
-use super::layers::{Region, extract_region};
+use super::layers::extract_region;
 use super::masks::GpuUpdate;
 use super::state::AppState;
 use crate::render::SliceRenderer;
 use crate::render::renderer::{UPLOAD_CHUNK_BYTES, slab_depth};
-use crate::volume::Volume;
+use crate::volume::{Region, Volume};
 use std::collections::VecDeque;
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@
 //! so the GPU update stays small.
 
 use crate::mask::LabelMask;
-use crate::volume::Geometry;
+use crate::volume::{Geometry, Region};
 use std::path::PathBuf;
 
 /// One overlay layer.
@@ -22,85 +22,6 @@ pub struct MaskLayer {
     pub mask: LabelMask,
     /// Drawn in the composite.
     pub visible: bool,
-}
-
-/// A box of voxels: `origin` and `size` along `i, j, k`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Region {
-    /// First voxel.
-    pub origin: [usize; 3],
-    /// Extent (each > 0 for a non-empty box).
-    pub size: [usize; 3],
-}
-
-impl Region {
-    /// The whole grid.
-    pub fn all(dims: [usize; 3]) -> Self {
-        Self {
-            origin: [0; 3],
-            size: dims,
-        }
-    }
-
-    /// Slice `index` across storage axis `axis`.
-    pub fn slice(dims: [usize; 3], axis: usize, index: usize) -> Self {
-        let mut r = Self::all(dims);
-        r.origin[axis] = index;
-        r.size[axis] = 1;
-        r
-    }
-
-    /// Number of voxels.
-    pub fn len(&self) -> usize {
-        self.size.iter().product()
-    }
-
-    /// True if the box holds no voxel.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// True if the box lies inside a grid of `dims`.
-    pub fn fits(&self, dims: [usize; 3]) -> bool {
-        (0..3).all(|a| self.origin[a] + self.size[a] <= dims[a])
-    }
-
-    /// The smallest box holding both.
-    pub fn union(&self, other: &Region) -> Region {
-        let mut origin = [0; 3];
-        let mut size = [0; 3];
-        for a in 0..3 {
-            let lo = self.origin[a].min(other.origin[a]);
-            let hi = (self.origin[a] + self.size[a]).max(other.origin[a] + other.size[a]);
-            origin[a] = lo;
-            size[a] = hi - lo;
-        }
-        Region { origin, size }
-    }
-
-    /// Calls `f(index_in_grid, index_in_box)` for every voxel, box order `i` fastest.
-    pub fn for_each(&self, dims: [usize; 3], mut f: impl FnMut(usize, usize)) {
-        let mut n = 0;
-        for k in self.origin[2]..self.origin[2] + self.size[2] {
-            for j in self.origin[1]..self.origin[1] + self.size[1] {
-                let row = dims[0] * (j + dims[1] * k);
-                for i in self.origin[0]..self.origin[0] + self.size[0] {
-                    f(row + i, n);
-                    n += 1;
-                }
-            }
-        }
-    }
-}
-
-impl From<crate::edit::Region> for Region {
-    /// The box an edit touched (`edit::Region` is `[min, max)`).
-    fn from(r: crate::edit::Region) -> Self {
-        Self {
-            origin: r.min,
-            size: [0, 1, 2].map(|a| r.max[a].saturating_sub(r.min[a])),
-        }
-    }
 }
 
 /// Copies a box out of a column-major label grid.
@@ -166,7 +87,7 @@ mod tests {
         };
         assert_eq!(extract_region(&g, &labels, &r), vec![4, 5, 10, 11]);
         assert_eq!(Region::slice([3, 2, 2], 2, 1).len(), 6);
-        let u = r.union(&Region::slice([3, 2, 2], 0, 0));
+        let u = r.union(Region::slice([3, 2, 2], 0, 0));
         assert_eq!(u, Region::all([3, 2, 2]));
     }
 }

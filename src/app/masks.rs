@@ -1,10 +1,11 @@
 //! Mask layers of the state: adding, region writes (streamed segmentation,
 //! editing), the composite and the GPU updates it causes.
 
-use super::layers::{MaskLayer, Region, composite_region, extract_region};
+use super::layers::{MaskLayer, composite_region, extract_region};
 use super::state::{AppState, StateError};
 use crate::mask::LabelMask;
 use crate::render::LabelColors;
+use crate::volume::Region;
 use std::path::PathBuf;
 
 /// A change the GPU has to catch up with, applied by the UI shell.
@@ -151,7 +152,7 @@ impl AppState {
         let mut mask: Option<Region> = None;
         for u in self.gpu_pending.drain(..) {
             match u {
-                GpuUpdate::Mask(r) => mask = Some(mask.map_or(r, |m| m.union(&r))),
+                GpuUpdate::Mask(r) => mask = Some(mask.map_or(r, |m| m.union(r))),
                 GpuUpdate::Volume => {
                     mask = None;
                     out.retain(|o| *o == GpuUpdate::Colors);

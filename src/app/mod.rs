@@ -44,7 +44,7 @@ pub mod view_ui;
 
 pub use commands::Command;
 pub use jobs::{Job, JobContext, JobStatus};
-pub use layers::{MaskLayer, Region};
+pub use layers::MaskLayer;
 pub use masks::GpuUpdate;
 pub use settings::{Layout, Settings};
 pub use state::{AppState, Notice, NoticeKind};

@@ -7,7 +7,6 @@
 use super::export::{ExportKind, Exports, file_dialog};
 use super::figures::LiveFigures;
 use super::jobs::{Job, JobStatus};
-use super::layers::Region;
 use super::models::ModelManager;
 use super::state::{AppState, NoticeKind};
 use crate::mask::LabelMask;
@@ -17,7 +16,7 @@ use crate::seg::infer::{InferOptions, SliceOrder};
 use crate::seg::job::{SegEvent, SegJob};
 use crate::seg::postprocess::PostprocessConfig;
 use crate::seg::stamp::ModelStamp;
-use crate::volume::{SliceMap, View, Volume};
+use crate::volume::{View, Volume};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -129,38 +128,6 @@ impl SegTools {
     pub fn result(&self) -> Option<&SegResult> {
         self.result.as_ref()
     }
-}
-
-/// Converts a slice of preview labels (row-major, display orientation) into the
-/// storage box of that axial slice (`i` fastest), as `write_layer_region` wants.
-/// `None` if the sizes do not match the grid.
-pub fn display_slice_to_region(
-    map: &SliceMap,
-    dims: [usize; 3],
-    slice: usize,
-    width: usize,
-    height: usize,
-    labels: &[u8],
-) -> Option<(Region, Vec<u8>)> {
-    if width != map.width || height != map.height || labels.len() != width * height {
-        return None;
-    }
-    if slice >= map.depth {
-        return None;
-    }
-    let region = Region::slice(dims, map.normal_axis, slice);
-    let mut out = vec![0u8; region.len()];
-    let mut n = 0;
-    for k in region.origin[2]..region.origin[2] + region.size[2] {
-        for j in region.origin[1]..region.origin[1] + region.size[1] {
-            for i in region.origin[0]..region.origin[0] + region.size[0] {
-                let (col, row, _) = map.display([i, j, k]);
-                out[n] = labels[row * width + col];
-                n += 1;
-            }
-        }
-    }
-    Some((region, out))
 }
 
 impl AppState {
@@ -391,8 +358,6 @@ impl AppState {
             events.extend(run.job.poll());
         }
         let stopped = !run.job.is_running();
-        let map = run.volume.slice_map(View::Axial);
-        let dims = run.volume.dims();
         let preview = run.preview.clone();
         let mut finished = None;
         for event in events {
@@ -400,20 +365,17 @@ impl AppState {
                 SegEvent::Slice {
                     done,
                     total,
-                    slice,
-                    width,
-                    height,
+                    region,
                     labels,
+                    ..
                 } => {
                     if let Some(run) = &mut self.seg.run {
                         run.done = done;
                         run.total = total;
                     }
-                    let layer = self.layers.iter().position(|l| l.name == preview);
-                    let converted =
-                        display_slice_to_region(&map, dims, slice, width, height, &labels);
-                    if let (Some(layer), Some((region, labels))) = (layer, converted) {
-                        // Cannot fail: the region was made from this grid.
+                    if let Some(layer) = self.layers.iter().position(|l| l.name == preview) {
+                        // Cannot fail: the job segments this very volume, so its
+                        // boxes lie on this grid.
                         let _ = self.write_layer_region(layer, region, &labels);
                     }
                 }
@@ -450,7 +412,10 @@ impl AppState {
         }
     }
 
-    fn finish_segmentation(&mut self, result: Result<crate::seg::infer::Segmentation, SegError>) {
+    fn finish_segmentation(
+        &mut self,
+        result: Result<crate::seg::infer::ModelSegmentation, SegError>,
+    ) {
         let Some(run) = self.seg.run.take() else {
             return;
         };
@@ -522,40 +487,5 @@ impl AppState {
             device: run.device,
             physics: seg.cleanup.physics.note.clone(),
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::volume::Geometry;
-
-    #[test]
-    fn display_slices_land_on_their_storage_voxels() {
-        // LPS storage: axial display flips nothing or both in-plane axes; whatever
-        // the map, each display pixel must land on the voxel `map.voxel` names.
-        for signs in [[-1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [1.0, -1.0, -1.0]] {
-            let g = Geometry::with_signs([4, 3, 2], [1.0; 3], signs);
-            let map = SliceMap::new(&g, View::Axial);
-            let labels: Vec<u8> = (0..(map.width * map.height) as u8).collect();
-            let (region, out) =
-                display_slice_to_region(&map, g.dims, 1, map.width, map.height, &labels)
-                    .expect("sizes match");
-            let mut grid = [255u8; 24];
-            region.for_each(g.dims, |gi, b| grid[gi] = out[b]);
-            for row in 0..map.height {
-                for col in 0..map.width {
-                    let v = map.voxel(col, row, 1);
-                    assert_eq!(
-                        grid[g.index(v[0], v[1], v[2])],
-                        labels[row * map.width + col]
-                    );
-                }
-            }
-        }
-        let g = Geometry::with_signs([4, 3, 2], [1.0; 3], [1.0; 3]);
-        let map = SliceMap::new(&g, View::Axial);
-        assert!(display_slice_to_region(&map, g.dims, 1, 3, 3, &[0; 9]).is_none());
-        assert!(display_slice_to_region(&map, g.dims, 2, 4, 3, &[0; 12]).is_none());
     }
 }

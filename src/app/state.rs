@@ -5,13 +5,13 @@
 
 use super::background::QueuedLoad;
 use super::jobs::{Job, Waker};
-use super::layers::{MaskLayer, Region};
+use super::layers::MaskLayer;
 use super::loading::{Loaded, SeriesPrompt, file_name};
 use super::masks::GpuUpdate;
 use super::settings::{Layout, Settings};
 use crate::mask::LabelMask;
 use crate::render::{DisplayParams, ZoomPan};
-use crate::volume::{IntensityStats, SliceMap, View, Volume};
+use crate::volume::{IntensityStats, Region, SliceMap, View, Volume};
 use crate::windowing::WindowLevel;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -335,7 +335,6 @@ mod tests {
     use super::*;
     use crate::app::commands::Command;
     use crate::app::jobs::no_waker;
-    use crate::app::layers::Region;
     use crate::volume::{Geometry, Voxels};
 
     fn state_with_volume() -> AppState {
@@ -435,7 +434,7 @@ mod tests {
             .set_voxels("paint", [(idx, 3u8)])
             .expect("a voxel changed");
         let _ = s.take_gpu_updates();
-        s.copy_into_layer(layer, session.mask(), touched.into())
+        s.copy_into_layer(layer, session.mask(), touched)
             .expect("fits");
         assert_eq!(
             s.take_gpu_updates(),
@@ -446,7 +445,7 @@ mod tests {
         );
         assert_eq!(s.layers[layer].mask.labels[idx], 3);
         let undone = session.undo().expect("undo");
-        s.copy_into_layer(layer, session.mask(), undone.into())
+        s.copy_into_layer(layer, session.mask(), undone)
             .expect("fits");
         assert_eq!(s.layers[layer].mask.labels[idx], 0);
     }

@@ -17,46 +17,8 @@ pub use brush::{Brush, BrushMode};
 pub use undo::{Change, UndoStack};
 
 use crate::mask::LabelMask;
-use crate::volume::{SliceMap, View};
+use crate::volume::{Region, SliceMap, View};
 use std::collections::BTreeSet;
-
-/// A box of voxels `[min, max)` in storage coordinates: what must be re-uploaded to
-/// the GPU after an edit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Region {
-    /// Smallest voxel index per axis (inclusive).
-    pub min: [usize; 3],
-    /// Largest voxel index per axis (exclusive).
-    pub max: [usize; 3],
-}
-
-impl Region {
-    /// The region holding one voxel.
-    pub fn voxel(v: [usize; 3]) -> Self {
-        Self {
-            min: v,
-            max: [v[0] + 1, v[1] + 1, v[2] + 1],
-        }
-    }
-
-    /// The smallest region holding both.
-    pub fn union(self, other: Region) -> Region {
-        Region {
-            min: [0, 1, 2].map(|a| self.min[a].min(other.min[a])),
-            max: [0, 1, 2].map(|a| self.max[a].max(other.max[a])),
-        }
-    }
-
-    /// Number of voxels in the box.
-    pub fn len(&self) -> usize {
-        (0..3).map(|a| self.max[a] - self.min[a]).product()
-    }
-
-    /// True if the box holds no voxel.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// A label mask being edited, with its undo history and the slices the user
 /// corrected.

@@ -1,6 +1,6 @@
 //! Undo/redo history as sparse voxel changes.
 
-use super::Region;
+use crate::volume::Region;
 use std::collections::VecDeque;
 
 /// One undoable step: the voxels it changed with their old and new labels.

@@ -126,29 +126,20 @@ pub fn correction_samples(
     }
     let pre = Preprocessor::new(volume, &PreprocessConfig::for_size(size));
     let lb = *pre.letterbox();
-    let fit_mask = |plane: Vec<f32>| -> Vec<u8> {
-        lb.pad(&lb.resize_to_content(&plane), 0.0)
-            .into_iter()
-            .map(|v| u8::from(v >= 0.5))
-            .collect()
-    };
     Ok(slices
         .iter()
         .map(|&k| {
             let labels = mask.slice(View::Axial, k).data;
-            let lung = labels.iter().map(|&l| f32::from(u8::from(l > 0))).collect();
-            let infection = labels
-                .iter()
-                .map(|&l| f32::from(u8::from(l == INFECTION)))
-                .collect();
+            let lung: Vec<u8> = labels.iter().map(|&l| u8::from(l > 0)).collect();
+            let infection: Vec<u8> = labels.iter().map(|&l| u8::from(l == INFECTION)).collect();
             SliceSample {
                 case: case.to_string(),
                 name: format!("{case}#{k}"),
                 width: size,
                 height: size,
                 image: pre.slice_input(volume, k),
-                lung: Some(fit_mask(lung)),
-                infection: Some(fit_mask(infection)),
+                lung: Some(lb.fit_mask(&lung)),
+                infection: Some(lb.fit_mask(&infection)),
             }
         })
         .collect())

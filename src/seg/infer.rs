@@ -1,7 +1,7 @@
 //! Whole-volume inference: every axial slice through the network in batches on the
-//! selected device, with progress (each finished slice's labels, for live
-//! overlays), cancellation and a choice of processing order (the visible slice
-//! first, then outwards).
+//! selected device, with progress (each finished slice's labels as a storage-order
+//! voxel box, for live overlays), cancellation and a choice of processing order (the
+//! visible slice first, then outwards).
 //!
 //! Pipeline per batch: [`Preprocessor::batch_input`] (CPU, parallel over slices)
 //! → `[B, 1, S, S]` tensor → network → head probabilities `[B, C, S, S]` → read
@@ -20,7 +20,7 @@ use super::resample::Letterbox;
 use super::weights::LoadedModel;
 use crate::analysis::{PhysicsReport, body_center_x_mm, physics};
 use crate::mask::LabelMask;
-use crate::volume::{HuCheck, SliceMap, View, Volume};
+use crate::volume::{HuCheck, Region, SliceMap, View, Volume};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -109,18 +109,21 @@ pub struct SliceUpdate<'a> {
     pub total: usize,
     /// Axial slice number of this slice.
     pub slice: usize,
-    /// Slice width (display orientation).
-    pub width: usize,
-    /// Slice height.
-    pub height: usize,
-    /// Preview labels of the slice, row-major in display orientation (as
-    /// `volume.slice(View::Axial, slice)`); see [`postprocess::preview_labels`].
+    /// The voxels of this slice on the volume's grid: one voxel thick across the
+    /// axial axis.
+    pub region: Region,
+    /// Preview labels of `region`, in storage order (`i` fastest, as
+    /// [`Region::for_each`]): ready to write into a label mask of the volume's
+    /// grid. See [`postprocess::preview_labels`].
     pub labels: &'a [u8],
 }
 
-/// The result of segmenting a volume.
+/// What the model made of a volume: the final label map with the model's
+/// probability statistics and provenance. (The analysis reads a label map as
+/// [`analysis::Segmentation`](crate::analysis::Segmentation): lung voxels with
+/// their side.)
 #[derive(Debug, Clone, Serialize)]
-pub struct Segmentation {
+pub struct ModelSegmentation {
     /// Labels on the volume's grid: 0 background, 1 left lung, 2 right lung, 3 infection.
     #[serde(skip)]
     pub mask: LabelMask,
@@ -159,7 +162,7 @@ pub fn segment_volume(
     options: &InferOptions,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(SliceUpdate<'_>),
-) -> Result<Segmentation, SegError> {
+) -> Result<ModelSegmentation, SegError> {
     let start = Instant::now();
     let cfg = &model.config;
     if cfg.in_channels != 1 {
@@ -246,13 +249,15 @@ pub fn segment_volume(
             lung_acc.merge(&masks.lung_stats);
             inf_acc.merge(&masks.infection_stats);
             done += 1;
-            let labels = postprocess::preview_labels(masks, &volume.geometry, &map, k, midline);
+            let preview = postprocess::preview_labels(masks, &volume.geometry, &map, k, midline);
+            let (region, labels) = map.slice_box(k, &preview).ok_or_else(|| {
+                SegError::Backend(format!("the preview of slice {k} does not fit the grid"))
+            })?;
             progress(SliceUpdate {
                 done,
                 total,
                 slice: k,
-                width: map.width,
-                height: map.height,
+                region,
                 labels: &labels,
             });
         }
@@ -274,7 +279,7 @@ pub fn segment_volume(
             |e| SegError::data(format!("postprocessing failed: {e}"), volume_path(volume)),
         )?;
     cleanup.physics = physics;
-    Ok(Segmentation {
+    Ok(ModelSegmentation {
         mask,
         lung: mapping.lung.map(|_| lung_acc.stats()),
         infection: mapping.infection.map(|_| inf_acc.stats()),
@@ -390,6 +395,6 @@ mod tests {
         send::<LoadedModel>();
         send::<Device>();
         sync::<Volume>();
-        send::<Segmentation>();
+        send::<ModelSegmentation>();
     }
 }

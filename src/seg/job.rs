@@ -3,9 +3,9 @@
 //! polls [`SegJob::poll`] once per frame and paints each finished slice.
 
 use super::SegError;
-use super::infer::{InferOptions, Segmentation, segment_volume};
+use super::infer::{InferOptions, ModelSegmentation, segment_volume};
 use super::weights::LoadedModel;
-use crate::volume::Volume;
+use crate::volume::{Region, Volume};
 use burn::tensor::Device;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +15,8 @@ use std::thread::JoinHandle;
 /// A message from a running job.
 #[derive(Debug)]
 pub enum SegEvent {
-    /// One slice finished (preview labels, display orientation; see
-    /// [`super::infer::SliceUpdate`]).
+    /// One slice finished: its preview labels as a storage-order box of the
+    /// volume's grid (see [`super::infer::SliceUpdate`]).
     Slice {
         /// Slices finished so far.
         done: usize,
@@ -24,16 +24,14 @@ pub enum SegEvent {
         total: usize,
         /// Axial slice number.
         slice: usize,
-        /// Slice width.
-        width: usize,
-        /// Slice height.
-        height: usize,
-        /// Row-major labels of the slice.
+        /// The voxels of the slice.
+        region: Region,
+        /// Labels of `region`, storage order (`i` fastest).
         labels: Vec<u8>,
     },
     /// The job ended: the final mask, or why not ([`SegError::Cancelled`] after
     /// [`SegJob::cancel`]). Always the last message.
-    Finished(Result<Box<Segmentation>, SegError>),
+    Finished(Result<Box<ModelSegmentation>, SegError>),
 }
 
 /// A segmentation running on its own thread.
@@ -66,8 +64,7 @@ impl SegJob {
                         done: u.done,
                         total: u.total,
                         slice: u.slice,
-                        width: u.width,
-                        height: u.height,
+                        region: u.region,
                         labels: u.labels.to_vec(),
                     });
                     if sent.is_err() {

@@ -284,8 +284,7 @@ pub fn gray8_to_input(
     );
     let lb = Letterbox::new(width, height, [1.0, 1.0], size);
     let unit: Vec<f32> = img.iter().map(|&g| f32::from(g) / 255.0).collect();
-    let content = lb.resize_to_content(&unit);
-    (pad(&lb, &content), lb)
+    (lb.fit(&unit, PAD_VALUE), lb)
 }
 
 #[cfg(test)]

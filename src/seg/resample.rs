@@ -1,6 +1,11 @@
 //! Image resampling between a native slice and the model's square input:
 //! bilinear resizing and the aspect-preserving "letterbox" that places a slice of
 //! any size and pixel spacing in an `S × S` canvas and takes it out again.
+//!
+//! This is the one geometric path of the input contract ([`super::input`]):
+//! training samples ([`SliceSample::fitted`](super::data::SliceSample::fitted)),
+//! evaluation, fine-tuning and inference ([`Preprocessor`](super::preprocess::Preprocessor))
+//! all place their slices with [`Letterbox`] and [`resize`].
 
 use serde::{Deserialize, Serialize};
 
@@ -181,6 +186,28 @@ impl Letterbox {
         }
         out
     }
+
+    /// A native slice to the `size × size` model input: resized to the content
+    /// size, then padded with `fill` ([`Self::resize_to_content`] + [`Self::pad`]).
+    pub fn fit(&self, native: &[f32], fill: f32) -> Vec<f32> {
+        self.pad(&self.resize_to_content(native), fill)
+    }
+
+    /// A 0/1 mask fitted like the image: non-zero counts as 1, resampled as a
+    /// fraction, then `>= 0.5`.
+    pub fn fit_mask(&self, native: &[u8]) -> Vec<u8> {
+        let fraction: Vec<f32> = native.iter().map(|&v| f32::from(u8::from(v > 0))).collect();
+        self.fit(&fraction, 0.0)
+            .into_iter()
+            .map(|v| u8::from(v >= 0.5))
+            .collect()
+    }
+
+    /// A `size × size` plane (e.g. probabilities) back onto the native slice
+    /// ([`Self::unpad`] + [`Self::resize_to_native`]).
+    pub fn unfit(&self, plane: &[f32]) -> Vec<f32> {
+        self.resize_to_native(&self.unpad(plane))
+    }
 }
 
 #[cfg(test)]
@@ -274,5 +301,58 @@ mod tests {
         let img: Vec<f32> = (0..32 * 32).map(|v| (v % 97) as f32).collect();
         let there = lb.pad(&lb.resize_to_content(&img), 0.0);
         assert_eq!(lb.resize_to_native(&lb.unpad(&there)), img);
+    }
+
+    #[test]
+    fn letterbox_pads_the_short_side_and_round_trips_constants() {
+        let lb = Letterbox::new(200, 100, [1.0, 1.0], 64);
+        assert_eq!(
+            (lb.content_w, lb.content_h, lb.offset_x, lb.offset_y),
+            (64, 32, 0, 16)
+        );
+        let img = vec![0.7f32; 200 * 100];
+        let fitted = lb.fit(&img, 0.0);
+        assert_eq!(fitted.len(), 64 * 64);
+        assert_eq!(fitted[0], 0.0); // padding row
+        assert!((fitted[20 * 64 + 10] - 0.7).abs() < 1e-5);
+        let back = lb.unfit(&fitted);
+        assert_eq!(back.len(), 200 * 100);
+        assert!(back.iter().all(|v| (v - 0.7).abs() < 1e-5));
+    }
+
+    #[test]
+    fn resampling_preserves_the_mean_of_a_ramp() {
+        let (w, h) = (256, 256);
+        let src: Vec<f32> = (0..w * h).map(|i| (i % w) as f32 / w as f32).collect();
+        for n in [64, 160, 192, 300] {
+            let out = resize(&src, w, h, n, n);
+            let mean_in = src.iter().sum::<f32>() / src.len() as f32;
+            let mean_out = out.iter().sum::<f32>() / out.len() as f32;
+            assert!(
+                (mean_in - mean_out).abs() < 0.01,
+                "{n}: {mean_in} vs {mean_out}"
+            );
+        }
+    }
+
+    #[test]
+    fn masks_survive_a_fit_and_unfit() {
+        let (w, h) = (256, 256);
+        let mut mask = vec![0u8; w * h];
+        for y in 64..192 {
+            for x in 32..128 {
+                mask[y * w + x] = 255;
+            }
+        }
+        let lb = Letterbox::new(w, h, [1.0, 1.0], 128);
+        let small = lb.fit_mask(&mask);
+        assert_eq!(small.iter().map(|&v| v as usize).sum::<usize>(), 64 * 48);
+        let back: Vec<f32> = lb.unfit(&small.iter().map(|&v| f32::from(v)).collect::<Vec<_>>());
+        let agree = back
+            .iter()
+            .zip(&mask)
+            .filter(|(p, m)| (**p >= 0.5) == (**m > 0))
+            .count();
+        assert!(agree as f64 / (w * h) as f64 > 0.995);
     }
 }

@@ -2,7 +2,7 @@
 //! SHA-256), how the slices were preprocessed and which thresholds shaped the label
 //! map. Shared by `lungscope segment --report` and the viewer's report export.
 
-use super::infer::Segmentation;
+use super::infer::ModelSegmentation;
 use super::postprocess::PostprocessConfig;
 use super::preprocess::Intensity;
 use crate::report::{FileStamp, Provenance, SegmentationSource};
@@ -23,7 +23,7 @@ pub struct ModelStamp {
 impl ModelStamp {
     /// The stamp of a finished segmentation made with weights `weights_sha256` and
     /// postprocessing `post`.
-    pub fn of(seg: &Segmentation, weights_sha256: &str, post: &PostprocessConfig) -> Self {
+    pub fn of(seg: &ModelSegmentation, weights_sha256: &str, post: &PostprocessConfig) -> Self {
         Self {
             model_id: seg.model_id.clone(),
             weights_sha256: weights_sha256.to_string(),

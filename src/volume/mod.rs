@@ -2,10 +2,12 @@
 
 pub mod geometry;
 pub mod hu;
+pub mod region;
 pub mod slicing;
 
 pub use geometry::{Affine, AxisDir, Geometry};
 pub use hu::{HuCheck, IntensityStats};
+pub use region::Region;
 pub use slicing::{Slice, SliceMap, View};
 
 use std::path::PathBuf;

@@ -9,6 +9,7 @@
 //! normal, so "slice 45" means the same plane as in other voxel-index based tools.
 
 use super::geometry::Geometry;
+use super::region::Region;
 use serde::{Deserialize, Serialize};
 
 /// One of the three orthogonal views.
@@ -186,6 +187,29 @@ impl SliceMap {
             }
         }
     }
+
+    /// The storage box of slice `slice` (one voxel thick across `normal_axis`) and a
+    /// row-major display image of that slice rearranged into the box's storage
+    /// order (`i` fastest), ready to be written into a label grid by box.
+    /// `None` if the image is not `width × height` or the slice is out of range.
+    pub fn slice_box<T: Copy + Default>(
+        &self,
+        slice: usize,
+        image: &[T],
+    ) -> Option<(Region, Vec<T>)> {
+        if image.len() != self.width * self.height || slice >= self.depth {
+            return None;
+        }
+        let mut dims = [0; 3];
+        dims[self.col_axis] = self.width;
+        dims[self.row_axis] = self.height;
+        dims[self.normal_axis] = self.depth;
+        let region = Region::slice(dims, self.normal_axis, slice);
+        let mut data = vec![T::default(); region.len()];
+        // The box is a grid of its own with one slice, number 0 along the normal.
+        self.insert(region.size, &mut data, 0, image);
+        Some((region, data))
+    }
 }
 
 /// A 2-D image in display orientation (row-major, top row first).
@@ -280,5 +304,32 @@ mod tests {
         assert_eq!(View::Axial.edge_labels(), ['R', 'L', 'A', 'P']);
         assert_eq!(View::Coronal.edge_labels(), ['R', 'L', 'S', 'I']);
         assert_eq!(View::Sagittal.edge_labels(), ['A', 'P', 'S', 'I']);
+    }
+
+    #[test]
+    fn display_slices_land_on_their_storage_voxels() {
+        // LPS storage: axial display flips nothing or both in-plane axes; whatever
+        // the map, each display pixel must land on the voxel `map.voxel` names.
+        for signs in [[-1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [1.0, -1.0, -1.0]] {
+            let g = Geometry::with_signs([4, 3, 2], [1.0; 3], signs);
+            let map = SliceMap::new(&g, View::Axial);
+            let labels: Vec<u8> = (0..(map.width * map.height) as u8).collect();
+            let (region, out) = map.slice_box(1, &labels).expect("sizes match");
+            let mut grid = [255u8; 24];
+            region.for_each(g.dims, |gi, b| grid[gi] = out[b]);
+            for row in 0..map.height {
+                for col in 0..map.width {
+                    let v = map.voxel(col, row, 1);
+                    assert_eq!(
+                        grid[g.index(v[0], v[1], v[2])],
+                        labels[row * map.width + col]
+                    );
+                }
+            }
+        }
+        let g = Geometry::with_signs([4, 3, 2], [1.0; 3], [1.0; 3]);
+        let map = SliceMap::new(&g, View::Axial);
+        assert!(map.slice_box(1, &[0u8; 9]).is_none());
+        assert!(map.slice_box(2, &[0u8; 12]).is_none());
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::analysis::{Segmentation, SplitOptions, body_center_x_mm};
 use crate::report::{self, FileStamp, Format, Report};
-use crate::seg::infer::Segmentation as ModelSegmentation;
+use crate::seg::infer::ModelSegmentation;
 use crate::seg::postprocess::PostprocessConfig;
 use crate::seg::stamp::ModelStamp;
 use crate::volume::Volume;

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SegError;
 use super::augment::Rng;
-use super::input::Letterbox;
+use super::resample::Letterbox;
 
 /// One 2-D sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,18 +56,24 @@ impl SliceSample {
         }
     }
 
+    /// Where this sample sits in a `size x size` model input: the training images
+    /// have square pixels, so the same [`Letterbox`] inference uses, at 1 mm.
+    pub fn letterbox(&self, size: usize) -> Letterbox {
+        Letterbox::new(self.width, self.height, [1.0, 1.0], size)
+    }
+
     /// This sample fitted into a `size x size` square (see [`Letterbox`]).
     pub fn fitted(&self, size: usize) -> SliceSample {
         if self.width == size && self.height == size {
             return self.clone();
         }
-        let lb = Letterbox::new(self.width, self.height, size);
+        let lb = self.letterbox(size);
         SliceSample {
             case: self.case.clone(),
             name: self.name.clone(),
             width: size,
             height: size,
-            image: lb.fit(&self.image, 0.0),
+            image: lb.fit(&self.image, super::preprocess::PAD_VALUE),
             lung: self.lung.as_ref().map(|m| lb.fit_mask(m)),
             infection: self.infection.as_ref().map(|m| lb.fit_mask(m)),
         }

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::batch::{build_batch, check_targets};
 use crate::seg::SegError;
 use crate::seg::data::SliceSample;
-use crate::seg::input::Letterbox;
 use crate::seg::loss::{LossKind, loss};
 use crate::seg::metrics::{ClassScores, MultiConfusion};
 use crate::seg::model::{Head, ModelConfig, SegModel};
@@ -132,7 +131,7 @@ pub fn evaluate(
             .map_err(|e| SegError::Backend(format!("{e:?}")))?;
         let plane = size * size;
         for (i, s) in chunk.iter().enumerate() {
-            let lb = Letterbox::new(s.width, s.height, size);
+            let lb = s.letterbox(size);
             let native = s.width * s.height;
             let mut pred = Vec::with_capacity(labels.len() * native);
             let mut truth = Vec::with_capacity(labels.len() * native);
