@@ -37,7 +37,7 @@ use lungscope::volume::{View, Volume};
 use std::sync::atomic::AtomicBool;
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(&format!("LUNGSCOPE_FT_{name}"))
+    std::env::var(format!("LUNGSCOPE_FT_{name}"))
         .ok()
         .filter(|v| !v.is_empty())
 }
