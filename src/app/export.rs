@@ -6,8 +6,8 @@
 use super::figures::Figures;
 use super::jobs::{Job, JobStatus, Waker};
 use super::state::AppState;
-use crate::cli::segment::nifti_stem;
 use crate::io;
+use crate::io::names::nifti_stem;
 use crate::report::{self, FileStamp, Provenance, Report, SegmentationSource};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,6 +6,8 @@ mod reports;
 use crate::analysis::ScopeStatus;
 use crate::fsutil::OutputPlan;
 use crate::io;
+/// The name outputs are derived from (re-exported from [`crate::io::names`]).
+pub use crate::io::names::nifti_stem;
 use crate::seg::infer::{CpuEngine, InferOptions, SliceOrder, segment_volume};
 use crate::seg::postprocess::PostprocessConfig;
 use crate::seg::{DeviceChoice, LoadedModel, select_device, weights};
@@ -350,31 +352,6 @@ fn segment_one(job: &Job<'_>, wants_report: bool) -> anyhow::Result<Done> {
 /// `<stem>_seg.nii.gz` for `dir/<stem>.nii[.gz]`.
 pub fn output_name(input: &Path) -> String {
     io::names::model_mask_name(&nifti_stem(input))
-}
-
-/// The file name without `.nii` / `.nii.gz` (case-insensitive).
-pub fn nifti_stem(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let lower = name.to_ascii_lowercase();
-    for ext in [".nii.gz", ".nii"] {
-        if lower.ends_with(ext) {
-            return name[..name.len() - ext.len()].to_string();
-        }
-    }
-    // DICOM: `x.dcm` → `x`; a folder or an extensionless DICOM file keeps its
-    // whole name (UIDs contain dots).
-    if lower.ends_with(".dcm") {
-        return name[..name.len() - 4].to_string();
-    }
-    if path.is_dir() || io::dicom::is_dicom_file(path) {
-        return name;
-    }
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or(name)
 }
 
 fn is_nifti(path: &Path) -> bool {

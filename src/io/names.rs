@@ -32,6 +32,29 @@ fn nifti_base(path: &Path) -> Option<String> {
         .map(|ext| name[..name.len() - ext.len()].to_string())
 }
 
+/// The name outputs are derived from: the file name without `.nii` / `.nii.gz`
+/// (case-insensitive); for DICOM, `x.dcm` → `x`, and a folder or an extensionless
+/// DICOM file keeps its whole name (UIDs contain dots); anything else loses its last
+/// extension. Used by `segment`, `report` and the viewer's export names.
+pub fn nifti_stem(path: &Path) -> String {
+    if let Some(base) = nifti_base(path) {
+        return base;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.to_ascii_lowercase().ends_with(".dcm") {
+        return name[..name.len() - 4].to_string();
+    }
+    if path.is_dir() || super::dicom::is_dicom_file(path) {
+        return name;
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or(name)
+}
+
 /// True for a NIfTI file named like a mask lungscope writes (`*_seg` or `*_edited`),
 /// which a folder of CTs given to `segment` skips.
 pub fn is_mask_name(path: &Path) -> bool {
@@ -59,5 +82,14 @@ mod tests {
         assert!(!is_edited_mask_name(Path::new("a_seg.nii.gz")));
         assert!(!is_mask_name(Path::new("a.nii.gz")));
         assert!(!is_mask_name(Path::new("a_seg.json")));
+    }
+
+    #[test]
+    fn stems() {
+        assert_eq!(nifti_stem(Path::new("d/case_ct.nii.gz")), "case_ct");
+        assert_eq!(nifti_stem(Path::new("Case.NII.GZ")), "Case");
+        assert_eq!(nifti_stem(Path::new("a.b.nii")), "a.b");
+        assert_eq!(nifti_stem(Path::new("slice.DCM")), "slice");
+        assert_eq!(nifti_stem(Path::new("no-such/notes.txt")), "notes");
     }
 }
