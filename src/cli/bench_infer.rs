@@ -121,6 +121,8 @@ pub struct BenchReport {
     pub size: usize,
     /// Threads of the CPU pool.
     pub threads: usize,
+    /// The instruction set of the CPU engine's kernels on this machine.
+    pub simd: String,
     /// The peak used for the fractions.
     pub peak_gflops: f64,
     /// Measurements.
@@ -169,13 +171,22 @@ pub fn run(args: &BenchInferArgs) -> anyhow::Result<ExitCode> {
         gflop_per_slice: gflop,
         size: args.size,
         threads: rayon::current_num_threads(),
+        simd: crate::seg::cpu_engine::simd::level().describe().to_string(),
         peak_gflops: args.peak_gflops,
         rows: Vec::new(),
         skipped: Vec::new(),
     };
     println!(
-        "U-Net base {} depth {} {:?}, {}x{}: {} parameters, {:.2} GFLOP per slice, {} CPU threads",
-        cfg.base, cfg.depth, args.up, args.size, args.size, report.params, gflop, report.threads
+        "U-Net base {} depth {} {:?}, {}x{}: {} parameters, {:.2} GFLOP per slice, {} CPU threads, engine kernels {}",
+        cfg.base,
+        cfg.depth,
+        args.up,
+        args.size,
+        args.size,
+        report.params,
+        gflop,
+        report.threads,
+        report.simd
     );
     println!(
         "| backend | batch | slices/s | ms/slice | GFLOP/s | % of {:.0} GFLOP/s | first call s |",

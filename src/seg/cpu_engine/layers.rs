@@ -4,7 +4,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::{Fmap, TILE_BYTES};
+use super::{Buffers, Fmap, TILE_BYTES};
 
 /// Output pixels per tile for a GEMM inner dimension `k`.
 pub(super) fn tile_pixels(k: usize) -> usize {
@@ -98,9 +98,9 @@ pub(super) fn add_bias(dst: &mut [f32], bias: &[f32], relu: bool) {
 }
 
 /// 2×2 max-pooling with stride 2 (odd trailing rows/columns dropped, as burn/PyTorch).
-pub(super) fn max_pool2(x: &Fmap) -> Fmap {
+pub(super) fn max_pool2(x: &Fmap, pool: &Buffers) -> Fmap {
     let (oh, ow, c) = (x.h / 2, x.w / 2, x.c);
-    let mut out = Fmap::zeros(x.n, oh, ow, c);
+    let mut out = Fmap::zeros(pool, x.n, oh, ow, c);
     if oh == 0 || ow == 0 {
         return out;
     }
@@ -129,7 +129,7 @@ pub(super) fn max_pool2(x: &Fmap) -> Fmap {
 /// Bilinear ×2 with half-pixel centres and edge clamping (`align_corners = false`):
 /// output `2i` = ¼·in`[i−1]` + ¾·in`[i]`, output `2i+1` = ¾·in`[i]` + ¼·in`[i+1]`,
 /// indices clamped to the image, separably in y and x.
-pub(super) fn upsample_bilinear2(x: &Fmap) -> Fmap {
+pub(super) fn upsample_bilinear2(x: &Fmap, pool: &Buffers) -> Fmap {
     let (h, w, c) = (x.h, x.w, x.c);
     let (oh, ow) = (2 * h, 2 * w);
     // Source rows/columns and weights of output index o along an axis of length len.
@@ -141,7 +141,7 @@ pub(super) fn upsample_bilinear2(x: &Fmap) -> Fmap {
             (i, (i + 1).min(len - 1), 0.75)
         }
     };
-    let mut out = Fmap::zeros(x.n, oh, ow, c);
+    let mut out = Fmap::zeros(pool, x.n, oh, ow, c);
     out.data
         .par_chunks_mut(ow * c)
         .enumerate()
@@ -176,10 +176,10 @@ pub(super) fn upsample_bilinear2(x: &Fmap) -> Fmap {
 }
 
 /// Channel concatenation of maps with the same `n, h, w`.
-pub(super) fn concat(parts: &[&Fmap]) -> Fmap {
+pub(super) fn concat(parts: &[&Fmap], pool: &Buffers) -> Fmap {
     let first = parts[0];
     let c: usize = parts.iter().map(|p| p.c).sum();
-    let mut out = Fmap::zeros(first.n, first.h, first.w, c);
+    let mut out = Fmap::zeros(pool, first.n, first.h, first.w, c);
     out.data
         .par_chunks_mut(first.w * c)
         .enumerate()

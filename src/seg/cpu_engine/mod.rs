@@ -36,6 +36,7 @@ use rayon::prelude::*;
 
 use super::SegError;
 use super::model::{Encoder, Head, ModelConfig, SegModel, node_positions};
+use buffers::Buffers;
 use import::{conv1, double_conv, nodes};
 use layers::{
     add_bias, concat, im2col3, matmul, max_pool2, nchw_to_nhwc, tile_pixels, to_nchw,
@@ -43,8 +44,10 @@ use layers::{
 };
 use winograd::Winograd3;
 
+mod buffers;
 mod import;
 mod layers;
+pub mod simd;
 mod winograd;
 
 /// Fewest input channels for which a 3×3 convolution runs as Winograd F(2×2, 3×3)
@@ -78,13 +81,14 @@ struct Fmap {
 }
 
 impl Fmap {
-    fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
+    /// A zeroed map, in a buffer from `pool`.
+    fn zeros(pool: &Buffers, n: usize, h: usize, w: usize, c: usize) -> Self {
         Self {
             n,
             h,
             w,
             c,
-            data: vec![0.0; n * h * w * c],
+            data: pool.zeroed(n * h * w * c),
         }
     }
 
@@ -161,6 +165,8 @@ pub struct CpuNet {
     input_size: usize,
     depth: usize,
     algo: ConvAlgo,
+    /// Feature-map buffers kept between layers and calls.
+    pool: Buffers,
 }
 
 impl CpuNet {
@@ -186,6 +192,7 @@ impl CpuNet {
             input_size: config.input_size,
             depth: config.depth,
             algo: ConvAlgo::Auto,
+            pool: Buffers::default(),
         };
         net.check(config)?;
         Ok(net)
@@ -241,7 +248,9 @@ impl CpuNet {
     /// `[B, in, S, S]` (row-major; with one input channel this is also `[B, S, S, 1]`).
     pub fn logits(&self, input: &[f32], batch: usize) -> Result<Vec<f32>, SegError> {
         let y = self.forward_nhwc(input, batch)?;
-        Ok(to_nchw(&y))
+        let out = to_nchw(&y);
+        self.pool.recycle(y.data);
+        Ok(out)
     }
 
     /// Head probabilities `[B, C, S, S]`: sigmoid per channel, or softmax over the
@@ -265,7 +274,9 @@ impl CpuNet {
                 }
             }),
         }
-        Ok(to_nchw(&y))
+        let out = to_nchw(&y);
+        self.pool.recycle(y.data);
+        Ok(out)
     }
 
     /// The network on channels-last maps; returns the head's logits `[B, S, S, C]`.
@@ -290,19 +301,24 @@ impl CpuNet {
                 nchw_to_nhwc(input, batch, self.in_channels, s, s)
             },
         };
-        // Encoder: skips[i] at S / 2^i.
+        // Encoder: skips[i] at S / 2^i. Maps go back to the pool once used.
         let mut skips = Vec::with_capacity(self.depth + 1);
-        let algo = self.algo;
-        let mut x = self.inc.forward(&x, algo);
+        let (algo, pool) = (self.algo, &self.pool);
+        let input = x;
+        let mut x = self.inc.forward(&input, algo, pool);
+        pool.recycle(input.data);
         for down in &self.downs {
-            let pooled = max_pool2(&x);
+            let pooled = max_pool2(&x, pool);
             skips.push(x);
-            x = down.forward(&pooled, algo);
+            x = down.forward(&pooled, algo, pool);
+            pool.recycle(pooled.data);
         }
         let top = match &self.decoder {
             Decoder::Unet(nodes) => {
-                for (node, skip) in nodes.iter().zip(skips.iter().rev()) {
-                    x = node.forward(&x, &[skip], algo);
+                for (node, skip) in nodes.iter().zip(skips.into_iter().rev()) {
+                    let y = node.forward(&x, &[&skip], algo, pool);
+                    pool.recycle(skip.data);
+                    pool.recycle(std::mem::replace(&mut x, y).data);
                 }
                 x
             }
@@ -312,7 +328,7 @@ impl CpuNet {
                 grid.push(vec![x]);
                 for (node, (i, j)) in nodes.iter().zip(node_positions(self.depth)) {
                     let parts: Vec<&Fmap> = grid[i].iter().collect();
-                    let y = node.forward(&grid[i + 1][j - 1], &parts, algo);
+                    let y = node.forward(&grid[i + 1][j - 1], &parts, algo, pool);
                     grid[i].push(y);
                 }
                 grid.swap_remove(0).pop().ok_or_else(|| {
@@ -320,36 +336,43 @@ impl CpuNet {
                 })?
             }
         };
-        Ok(self.outc.forward(&top))
+        let logits = self.outc.forward(&top, pool);
+        pool.recycle(top.data);
+        Ok(logits)
     }
 }
 
 impl DoubleConv3 {
-    fn forward(&self, x: &Fmap, algo: ConvAlgo) -> Fmap {
-        let y = self.c1.forward(x, algo);
-        self.c2.forward(&y, algo)
+    fn forward(&self, x: &Fmap, algo: ConvAlgo, pool: &Buffers) -> Fmap {
+        let y = self.c1.forward(x, algo, pool);
+        let out = self.c2.forward(&y, algo, pool);
+        pool.recycle(y.data);
+        out
     }
 }
 
 impl Node {
     /// `deeper` at half resolution; `skips` at this level, concatenated first.
-    fn forward(&self, deeper: &Fmap, skips: &[&Fmap], algo: ConvAlgo) -> Fmap {
-        let up = self.up.forward(deeper);
+    fn forward(&self, deeper: &Fmap, skips: &[&Fmap], algo: ConvAlgo, pool: &Buffers) -> Fmap {
+        let up = self.up.forward(deeper, pool);
         let mut parts: Vec<&Fmap> = skips.to_vec();
         parts.push(&up);
-        let x = concat(&parts);
-        self.conv.forward(&x, algo)
+        let x = concat(&parts, pool);
+        pool.recycle(up.data);
+        let out = self.conv.forward(&x, algo, pool);
+        pool.recycle(x.data);
+        out
     }
 }
 
 impl Up {
-    fn forward(&self, x: &Fmap) -> Fmap {
+    fn forward(&self, x: &Fmap, pool: &Buffers) -> Fmap {
         match self {
             Up::Transpose { cout, blocks, b } => {
                 let cout = *cout;
                 // [n·h·w, cin] × [cin, 4·cout]: every input pixel's 2×2 output block.
-                let blocks = blocks.matmul_only(x);
-                let mut out = Fmap::zeros(x.n, 2 * x.h, 2 * x.w, cout);
+                let blocks = blocks.matmul_only(x, pool);
+                let mut out = Fmap::zeros(pool, x.n, 2 * x.h, 2 * x.w, cout);
                 let ow = 2 * x.w;
                 out.data
                     .par_chunks_mut(2 * ow * cout) // the two output rows of one input row
@@ -365,17 +388,23 @@ impl Up {
                             }
                         }
                     });
+                pool.recycle(blocks);
                 out
             }
-            Up::Bilinear(conv) => upsample_bilinear2(&conv.forward(x)),
+            Up::Bilinear(conv) => {
+                let low = conv.forward(x, pool);
+                let out = upsample_bilinear2(&low, pool);
+                pool.recycle(low.data);
+                out
+            }
         }
     }
 }
 
 impl Conv1 {
     /// `[n, h, w, cin] → [n, h, w, cout]`, with bias, no activation.
-    fn forward(&self, x: &Fmap) -> Fmap {
-        let data = self.matmul_only(x);
+    fn forward(&self, x: &Fmap, pool: &Buffers) -> Fmap {
+        let data = self.matmul_only(x, pool);
         let mut out = Fmap {
             n: x.n,
             h: x.h,
@@ -390,10 +419,10 @@ impl Conv1 {
     }
 
     /// The pixels of `x` times the weights, `[n·h·w, cout]`, no bias.
-    fn matmul_only(&self, x: &Fmap) -> Vec<f32> {
+    fn matmul_only(&self, x: &Fmap, pool: &Buffers) -> Vec<f32> {
         debug_assert_eq!(x.c, self.cin);
         let rows = x.n * x.pixels();
-        let mut out = vec![0.0f32; rows * self.cout];
+        let mut out = pool.zeroed(rows * self.cout);
         let tile = tile_pixels(self.cin).max(MIN_TILE_PIXELS);
         let threads = rayon::current_num_threads();
         let inner = if rows.div_ceil(tile) < 2 * threads {
@@ -413,7 +442,7 @@ impl Conv1 {
 
 impl Conv3 {
     /// `[n, h, w, cin] → [n, h, w, cout]`, 3×3, padding 1, bias, ReLU.
-    fn forward(&self, x: &Fmap, algo: ConvAlgo) -> Fmap {
+    fn forward(&self, x: &Fmap, algo: ConvAlgo, pool: &Buffers) -> Fmap {
         debug_assert_eq!(x.c, self.cin);
         if let Some(wino) = &self.wino
             && algo == ConvAlgo::Auto
@@ -425,7 +454,13 @@ impl Conv3 {
                 h: x.h,
                 w: x.w,
                 c: self.cout,
-                data: wino.forward(&x.data, x.n, x.h, x.w),
+                data: wino.forward(
+                    &x.data,
+                    x.n,
+                    x.h,
+                    x.w,
+                    pool.zeroed(x.n * x.pixels() * self.cout),
+                ),
             };
         }
         let (cin, cout) = (self.cin, self.cout);
@@ -440,7 +475,7 @@ impl Conv3 {
         } else {
             Parallelism::None
         };
-        let mut out = Fmap::zeros(x.n, x.h, x.w, cout);
+        let mut out = Fmap::zeros(pool, x.n, x.h, x.w, cout);
         out.data
             .par_chunks_mut(hw * cout)
             .enumerate()
@@ -467,7 +502,7 @@ mod tests {
     use super::*;
 
     fn fmap(n: usize, h: usize, w: usize, c: usize) -> Fmap {
-        let mut m = Fmap::zeros(n, h, w, c);
+        let mut m = Fmap::zeros(&Buffers::default(), n, h, w, c);
         for (i, v) in m.data.iter_mut().enumerate() {
             *v = ((i * 7919) % 97) as f32 / 97.0 - 0.5;
         }
@@ -488,7 +523,7 @@ mod tests {
             b: vec![0.0; cout],
             wino: None,
         };
-        let y = conv.forward(&x, ConvAlgo::Auto);
+        let y = conv.forward(&x, ConvAlgo::Auto, &Buffers::default());
         for yy in 0..5 {
             for xx in 0..7 {
                 for co in 0..cout {
@@ -527,8 +562,8 @@ mod tests {
                 w: wts,
                 b,
             };
-            let a = conv.forward(&x, ConvAlgo::Im2col);
-            let c = conv.forward(&x, ConvAlgo::Auto);
+            let a = conv.forward(&x, ConvAlgo::Im2col, &Buffers::default());
+            let c = conv.forward(&x, ConvAlgo::Auto, &Buffers::default());
             let worst = a
                 .data
                 .iter()
@@ -541,9 +576,9 @@ mod tests {
 
     #[test]
     fn bilinear_x2_keeps_constants_and_interpolates_ramps() {
-        let mut x = Fmap::zeros(1, 2, 3, 1);
+        let mut x = Fmap::zeros(&Buffers::default(), 1, 2, 3, 1);
         x.data = vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0];
-        let y = upsample_bilinear2(&x);
+        let y = upsample_bilinear2(&x, &Buffers::default());
         assert_eq!((y.h, y.w), (4, 6));
         let row: Vec<f32> = y.data[..6].to_vec();
         assert_eq!(row, vec![0.0, 0.25, 0.75, 1.25, 1.75, 2.0]);
@@ -551,13 +586,18 @@ mod tests {
             data: vec![3.0; 6],
             ..x
         };
-        assert!(upsample_bilinear2(&c).data.iter().all(|&v| v == 3.0));
+        assert!(
+            upsample_bilinear2(&c, &Buffers::default())
+                .data
+                .iter()
+                .all(|&v| v == 3.0)
+        );
     }
 
     #[test]
     fn max_pool_takes_the_largest_of_each_2x2_block() {
-        let mut x = Fmap::zeros(1, 2, 4, 1);
+        let mut x = Fmap::zeros(&Buffers::default(), 1, 2, 4, 1);
         x.data = vec![1.0, 5.0, -1.0, -2.0, 3.0, 2.0, -3.0, -0.5];
-        assert_eq!(max_pool2(&x).data, vec![5.0, -0.5]);
+        assert_eq!(max_pool2(&x, &Buffers::default()).data, vec![5.0, -0.5]);
     }
 }

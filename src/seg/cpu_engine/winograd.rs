@@ -17,6 +17,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::layers::matmul;
+use super::simd::{self, multiversion};
 
 thread_local! {
     /// Transformed inputs `V` and products `M` of the block a thread works on.
@@ -72,9 +73,17 @@ impl Winograd3 {
         }
     }
 
-    /// `[n, h, w, cin] → [n, h, w, cout]` (data only), padding 1, bias, ReLU.
+    /// `[n, h, w, cin] → [n, h, w, cout]` (data only), padding 1, bias, ReLU, into
+    /// `out` (`n·h·w·cout` values, every one overwritten).
     /// `h` and `w` must be even (every level of the networks here is).
-    pub(super) fn forward(&self, x: &[f32], n: usize, h: usize, w: usize) -> Vec<f32> {
+    pub(super) fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        mut out: Vec<f32>,
+    ) -> Vec<f32> {
         assert!(
             h.is_multiple_of(2) && w.is_multiple_of(2),
             "Winograd tiles need even sizes"
@@ -92,7 +101,7 @@ impl Winograd3 {
         } else {
             Parallelism::None
         };
-        let mut out = vec![0.0f32; n * h * w * cout];
+        assert_eq!(out.len(), n * h * w * cout, "Winograd output size");
         // A block is a run of whole tile rows: its output is one contiguous run of
         // pixel rows.
         out.par_chunks_mut(rows_per_block * 2 * w * cout)
@@ -113,7 +122,8 @@ impl Winograd3 {
                     // Every element is written below before it is read.
                     v.resize(16 * tn * cin, 0.0);
                     m.resize(16 * tn * cout, 0.0);
-                    self.input_transform(x, h, w, t0, tn, v);
+                    let level = simd::level();
+                    input_transform(level, cin, x, h, w, t0, tn, v);
                     for xi in 0..16 {
                         matmul(
                             &mut m[xi * tn * cout..][..tn * cout],
@@ -125,98 +135,119 @@ impl Winograd3 {
                             inner,
                         );
                     }
-                    self.output_transform(&m[..16 * tn * cout], w, dst);
+                    output_transform(level, &m[..16 * tn * cout], &self.b, w, dst);
                 });
             });
         out
     }
+}
 
-    /// `V = Bᵀ d B` of tiles `t0 .. t0 + tn` into `v` `[16, tn, cin]`.
-    fn input_transform(&self, x: &[f32], h: usize, w: usize, t0: usize, tn: usize, v: &mut [f32]) {
-        let c = self.cin;
-        let (ty, tx) = (h / 2, w / 2);
-        let zeros = vec![0.0f32; c];
-        let mut t = vec![0.0f32; 16 * c]; // Bᵀ d: row i, column j at (4i + j)·c
-        for k in 0..tn {
-            let g = t0 + k;
-            let (img, r) = (g / (ty * tx), g % (ty * tx));
-            let (y0, x0) = (2 * (r / tx) as isize - 1, 2 * (r % tx) as isize - 1);
-            let px = |dy: usize, dx: usize| -> &[f32] {
-                let (yy, xx) = (y0 + dy as isize, x0 + dx as isize);
-                if yy < 0 || xx < 0 || yy >= h as isize || xx >= w as isize {
-                    &zeros
-                } else {
-                    &x[((img * h + yy as usize) * w + xx as usize) * c..][..c]
-                }
-            };
-            // t = Bᵀ d (combines rows of the patch), column by column.
-            for col in 0..4 {
-                let (d0, d1, d2, d3) = (px(0, col), px(1, col), px(2, col), px(3, col));
-                let (r0, rest) = t.split_at_mut(4 * c);
-                let (r1, rest) = rest.split_at_mut(4 * c);
-                let (r2, r3) = rest.split_at_mut(4 * c);
-                sub(&mut r0[col * c..][..c], d0, d2);
-                add(&mut r1[col * c..][..c], d1, d2);
-                sub(&mut r2[col * c..][..c], d2, d1);
-                sub(&mut r3[col * c..][..c], d1, d3);
+multiversion! {
+    /// `V = Bᵀ d B` of tiles `t0 .. t0 + tn` of `[n, h, w, c]` maps `x` into `v`
+    /// `[16, tn, c]`.
+    fn input_transform => input_transform_body(
+        c: usize, x: &[f32], h: usize, w: usize, t0: usize, tn: usize, v: &mut [f32],
+    )
+}
+
+#[inline(always)]
+fn input_transform_body(
+    c: usize,
+    x: &[f32],
+    h: usize,
+    w: usize,
+    t0: usize,
+    tn: usize,
+    v: &mut [f32],
+) {
+    let (ty, tx) = (h / 2, w / 2);
+    let zeros = vec![0.0f32; c];
+    let mut t = vec![0.0f32; 16 * c]; // Bᵀ d: row i, column j at (4i + j)·c
+    for k in 0..tn {
+        let g = t0 + k;
+        let (img, r) = (g / (ty * tx), g % (ty * tx));
+        let (y0, x0) = (2 * (r / tx) as isize - 1, 2 * (r % tx) as isize - 1);
+        let px = |dy: usize, dx: usize| -> &[f32] {
+            let (yy, xx) = (y0 + dy as isize, x0 + dx as isize);
+            if yy < 0 || xx < 0 || yy >= h as isize || xx >= w as isize {
+                &zeros
+            } else {
+                &x[((img * h + yy as usize) * w + xx as usize) * c..][..c]
             }
-            // V = t B (combines columns), straight into the 16 planes.
-            for i in 0..4 {
-                let row = &t[i * 4 * c..][..4 * c];
-                let (a0, a1, a2, a3) =
-                    (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
-                let plane = |j: usize| (4 * i + j) * tn + k;
-                sub(&mut v[plane(0) * c..][..c], a0, a2);
-                add(&mut v[plane(1) * c..][..c], a1, a2);
-                sub(&mut v[plane(2) * c..][..c], a2, a1);
-                sub(&mut v[plane(3) * c..][..c], a1, a3);
-            }
+        };
+        // t = Bᵀ d (combines rows of the patch), column by column.
+        for col in 0..4 {
+            let (d0, d1, d2, d3) = (px(0, col), px(1, col), px(2, col), px(3, col));
+            let (r0, rest) = t.split_at_mut(4 * c);
+            let (r1, rest) = rest.split_at_mut(4 * c);
+            let (r2, r3) = rest.split_at_mut(4 * c);
+            sub(&mut r0[col * c..][..c], d0, d2);
+            add(&mut r1[col * c..][..c], d1, d2);
+            sub(&mut r2[col * c..][..c], d2, d1);
+            sub(&mut r3[col * c..][..c], d1, d3);
+        }
+        // V = t B (combines columns), straight into the 16 planes.
+        for i in 0..4 {
+            let row = &t[i * 4 * c..][..4 * c];
+            let (a0, a1, a2, a3) = (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
+            let plane = |j: usize| (4 * i + j) * tn + k;
+            sub(&mut v[plane(0) * c..][..c], a0, a2);
+            add(&mut v[plane(1) * c..][..c], a1, a2);
+            sub(&mut v[plane(2) * c..][..c], a2, a1);
+            sub(&mut v[plane(3) * c..][..c], a1, a3);
         }
     }
+}
 
-    /// `Y = Aᵀ m A` + bias, ReLU, from `m` `[16, tn, cout]` into `dst`, the output
-    /// rows of those tiles (`tn / (w/2)` tile rows).
-    fn output_transform(&self, m: &[f32], w: usize, dst: &mut [f32]) {
-        let c = self.cout;
-        let tn = m.len() / (16 * c);
-        let tx = w / 2;
-        let mut s = vec![0.0f32; 8 * c]; // Aᵀ m: row i, column j at (4i + j)·c
-        for k in 0..tn {
-            let (y0, x0) = (2 * (k / tx), 2 * (k % tx));
-            let at = |xi: usize| &m[(xi * tn + k) * c..][..c];
-            let (s0, s1) = s.split_at_mut(4 * c);
-            for j in 0..4 {
-                let (m0, m1, m2, m3) = (at(j), at(4 + j), at(8 + j), at(12 + j));
-                sum3(&mut s0[j * c..][..c], m0, m1, m2);
-                diff3(&mut s1[j * c..][..c], m1, m2, m3);
-            }
-            for i in 0..2 {
-                let row = &s[i * 4 * c..][..4 * c];
-                let (r0, r1, r2, r3) =
-                    (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
-                let base = ((y0 + i) * w + x0) * c;
-                let (left, right) = dst[base..base + 2 * c].split_at_mut(c);
-                sum3_bias_relu(left, r0, r1, r2, &self.b);
-                diff3_bias_relu(right, r1, r2, r3, &self.b);
-            }
+multiversion! {
+    /// `Y = Aᵀ m A` + bias, ReLU, from `m` `[16, tn, c]` into `dst`, the output rows
+    /// of those tiles (`tn / (w/2)` tile rows of a map `w` pixels wide).
+    fn output_transform => output_transform_body(m: &[f32], bias: &[f32], w: usize, dst: &mut [f32])
+}
+
+#[inline(always)]
+fn output_transform_body(m: &[f32], bias: &[f32], w: usize, dst: &mut [f32]) {
+    let c = bias.len();
+    let tn = m.len() / (16 * c);
+    let tx = w / 2;
+    let mut s = vec![0.0f32; 8 * c]; // Aᵀ m: row i, column j at (4i + j)·c
+    for k in 0..tn {
+        let (y0, x0) = (2 * (k / tx), 2 * (k % tx));
+        let at = |xi: usize| &m[(xi * tn + k) * c..][..c];
+        let (s0, s1) = s.split_at_mut(4 * c);
+        for j in 0..4 {
+            let (m0, m1, m2, m3) = (at(j), at(4 + j), at(8 + j), at(12 + j));
+            sum3(&mut s0[j * c..][..c], m0, m1, m2);
+            diff3(&mut s1[j * c..][..c], m1, m2, m3);
+        }
+        for i in 0..2 {
+            let row = &s[i * 4 * c..][..4 * c];
+            let (r0, r1, r2, r3) = (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
+            let base = ((y0 + i) * w + x0) * c;
+            let (left, right) = dst[base..base + 2 * c].split_at_mut(c);
+            sum3_bias_relu(left, r0, r1, r2, bias);
+            diff3_bias_relu(right, r1, r2, r3, bias);
         }
     }
 }
 
 // Element-wise kernels over one pixel's channels (iterator zips, so they vectorise).
 
+#[inline(always)]
 fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
     for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
         *o = x + y;
     }
 }
 
+#[inline(always)]
 fn sub(out: &mut [f32], a: &[f32], b: &[f32]) {
     for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
         *o = x - y;
     }
 }
 
+#[inline(always)]
 /// `a + b + c`.
 fn sum3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
     for (((o, x), y), z) in out.iter_mut().zip(a).zip(b).zip(c) {
@@ -225,20 +256,81 @@ fn sum3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
 }
 
 /// `a − b − c`.
+#[inline(always)]
 fn diff3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
     for (((o, x), y), z) in out.iter_mut().zip(a).zip(b).zip(c) {
         *o = x - y - z;
     }
 }
 
+#[inline(always)]
 fn sum3_bias_relu(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], bias: &[f32]) {
     for ((((o, x), y), z), bb) in out.iter_mut().zip(a).zip(b).zip(c).zip(bias) {
         *o = (x + y + z + bb).max(0.0);
     }
 }
 
+#[inline(always)]
 fn diff3_bias_relu(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], bias: &[f32]) {
     for ((((o, x), y), z), bb) in out.iter_mut().zip(a).zip(b).zip(c).zip(bias) {
         *o = (x - y - z + bb).max(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seg::cpu_engine::simd::{SimdLevel, available};
+
+    /// A deterministic pseudo-random ramp with negative and positive values.
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_simd_copy_of_the_transforms_gives_the_same_bits() {
+        // Odd channel counts leave a remainder after every vector width.
+        for &(c, h, w) in &[(8usize, 6usize, 4usize), (37, 4, 8), (64, 2, 2)] {
+            let x = values(2 * h * w * c, c as u32);
+            let tn = 2 * (h / 2) * (w / 2);
+            let reference = |level: SimdLevel| {
+                let mut v = vec![0.0f32; 16 * tn * c];
+                input_transform(level, c, &x, h, w, 0, tn, &mut v);
+                let bias = values(c, 7);
+                let mut dst = vec![0.0f32; 2 * h * w * c];
+                // The transformed inputs stand in for the products (same shape when
+                // c_in = c_out).
+                output_transform(level, &v, &bias, w, &mut dst);
+                (v, dst)
+            };
+            let levels = available();
+            let base = reference(SimdLevel::Baseline);
+            for &level in &levels {
+                let got = reference(level);
+                assert!(
+                    got.0
+                        .iter()
+                        .zip(&base.0)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "input transform differs at {level:?}, c = {c}"
+                );
+                assert!(
+                    got.1
+                        .iter()
+                        .zip(&base.1)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "output transform differs at {level:?}, c = {c}"
+                );
+            }
+            assert!(base.1.iter().any(|&v| v > 0.0) && base.1.iter().any(|&v| v == 0.0));
+        }
     }
 }
