@@ -13,6 +13,7 @@ pub mod io;
 pub mod mask;
 pub mod report;
 pub mod seg;
+pub mod utc;
 pub mod volume;
 pub mod windowing;
 
