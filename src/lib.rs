@@ -10,6 +10,7 @@ pub mod edit;
 pub mod fsutil;
 pub mod fuzz_support;
 pub mod io;
+pub mod job;
 pub mod mask;
 pub mod report;
 pub mod seg;

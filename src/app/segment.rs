@@ -352,12 +352,8 @@ impl AppState {
             self.seg.run = None;
             return;
         }
-        let mut events = run.job.poll();
-        if !run.job.is_running() {
-            // Messages sent between the poll and the thread's end.
-            events.extend(run.job.poll());
-        }
-        let stopped = !run.job.is_running();
+        // Once the job has ended, its last event is `Finished` (a panic included).
+        let events = run.job.poll();
         let preview = run.preview.clone();
         let mut finished = None;
         for event in events {
@@ -382,13 +378,8 @@ impl AppState {
                 SegEvent::Finished(result) => finished = Some(result.map(|b| *b)),
             }
         }
-        match finished {
-            Some(result) => self.finish_segmentation(result),
-            // The worker ended without its last message (it panicked).
-            None if stopped => self.finish_segmentation(Err(SegError::Backend(
-                "the segmentation stopped unexpectedly".into(),
-            ))),
-            None => {}
+        if let Some(result) = finished {
+            self.finish_segmentation(result);
         }
     }
 
