@@ -10,9 +10,11 @@ pub mod edit;
 pub mod fsutil;
 pub mod fuzz_support;
 pub mod io;
+pub mod job;
 pub mod mask;
 pub mod report;
 pub mod seg;
+pub mod utc;
 pub mod volume;
 pub mod windowing;
 

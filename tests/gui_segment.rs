@@ -273,7 +273,7 @@ fn report_panel_shows_the_ground_truth_infection_and_exports_next_to_the_source(
     nibabel_check(&ct, &default);
 
     // Never over the source: refused with an error, the CT unchanged.
-    let before = lungscope::report::sha256_file(&ct).expect("hash");
+    let before = lungscope::fsutil::sha256_file(&ct).expect("hash");
     seg(&mut h, SegCommand::ExportMask(ct.clone()));
     wait_idle(&mut h);
     let errors: Vec<String> = h
@@ -288,7 +288,7 @@ fn report_panel_shows_the_ground_truth_infection_and_exports_next_to_the_source(
         errors.iter().any(|e| e.contains("cannot export the mask")),
         "{errors:?}"
     );
-    assert_eq!(lungscope::report::sha256_file(&ct).expect("hash"), before);
+    assert_eq!(lungscope::fsutil::sha256_file(&ct).expect("hash"), before);
 
     // Reports in every format; the JSON holds the panel's figure and the user masks.
     for ext in ["pdf", "html", "json", "csv"] {

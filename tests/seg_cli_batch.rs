@@ -121,7 +121,7 @@ fn batch_writes_reports_and_one_summary_row_per_good_study() {
         }
         assert_eq!(
             report.provenance.input.sha256,
-            lungscope::report::sha256_file(input).expect("hash")
+            lungscope::fsutil::sha256_file(input).expect("hash")
         );
         assert!(report.provenance.preprocessing.contains("64x64 px"));
         assert!(

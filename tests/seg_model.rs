@@ -126,7 +126,7 @@ fn model_file_round_trip_gives_identical_outputs() {
         let card = ModelCard {
             id: format!("test-{arch:?}"),
             architecture: "tiny".into(),
-            date: weights::today_utc(),
+            date: lungscope::utc::today_utc(),
             ..ModelCard::default()
         };
         let path = dir.path().join("m.lsm");

@@ -16,6 +16,7 @@
 //! new volume), **Discard** (show it now) or **Cancel** (drop it, keep editing).
 
 use super::commands::Command;
+use super::dialog::{FileDialog, Pick};
 use super::edit_state::EditCommand;
 use super::jobs::{Job, JobStatus};
 use super::loading::{Loaded, file_name};
@@ -75,7 +76,7 @@ struct SaveJob {
 pub struct Guard {
     pending: Option<Pending>,
     save: Option<SaveJob>,
-    dialog: Option<Job<Option<PathBuf>>>,
+    dialog: Option<Job<Vec<PathBuf>>>,
     close_approved: bool,
     last_saved: Option<PathBuf>,
 }
@@ -299,26 +300,16 @@ impl AppState {
             return;
         }
         let start = self.default_save_path();
-        let pick = move || {
-            let mut d = rfd::FileDialog::new()
-                .set_title("Save mask as")
-                .add_filter("NIfTI", &["nii.gz", "nii"]);
-            if let Some(p) = &start {
-                if let Some(dir) = p.parent() {
-                    d = d.set_directory(dir);
-                }
-                d = d.set_file_name(file_name(p));
-            }
-            d.save_file()
-        };
-        if cfg!(target_os = "macos") {
-            // macOS dialogs must run on the main thread.
-            if let Some(p) = pick() {
-                self.save_mask(Some(with_nifti_extension(p)), None);
-            }
-            return;
-        }
-        self.edit.guard.dialog = Some(Job::spawn("save dialog", self.waker(), move |_| Ok(pick())));
+        let dialog = FileDialog::new("Save mask as", Pick::Save)
+            .filter("NIfTI", &["nii.gz", "nii"])
+            .directory(
+                start
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf),
+            )
+            .file_name(start.as_deref().map(file_name));
+        self.edit.guard.dialog = Some(dialog.spawn(self.waker()));
     }
 
     /// Polls the save job and the save dialog. Called every frame.
@@ -329,7 +320,7 @@ impl AppState {
                 JobStatus::Running => {}
                 JobStatus::Done(picked) => {
                     self.edit.guard.dialog = None;
-                    if let Some(p) = picked {
+                    if let Some(p) = picked.into_iter().next() {
                         self.save_mask(Some(with_nifti_extension(p)), None);
                     }
                 }

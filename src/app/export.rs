@@ -3,8 +3,9 @@
 //! report (PDF / HTML / JSON / CSV), in the background. Both writers are atomic
 //! (temporary file, then rename), so a failure leaves nothing half-written.
 
+use super::dialog::{FileDialog, Pick};
 use super::figures::Figures;
-use super::jobs::{Job, JobStatus, Waker};
+use super::jobs::{Job, JobStatus};
 use super::state::AppState;
 use crate::io;
 use crate::io::names::nifti_stem;
@@ -33,7 +34,7 @@ impl ExportKind {
 /// Export jobs and their file dialogs.
 #[derive(Default)]
 pub struct Exports {
-    dialog: Option<(ExportKind, Job<Option<PathBuf>>)>,
+    dialog: Option<(ExportKind, Job<Vec<PathBuf>>)>,
     job: Option<(ExportKind, Job<PathBuf>)>,
     last_written: Option<PathBuf>,
 }
@@ -53,19 +54,6 @@ impl Exports {
     pub fn last_written(&self) -> Option<&Path> {
         self.last_written.as_deref()
     }
-}
-
-/// Runs a file dialog off the UI thread (on macOS, where dialogs must run on the
-/// main thread, right away).
-pub fn file_dialog(
-    waker: Waker,
-    pick: impl FnOnce() -> Option<PathBuf> + Send + 'static,
-) -> Job<Option<PathBuf>> {
-    if cfg!(target_os = "macos") {
-        let picked = pick();
-        return Job::spawn("file dialog", waker, move |_| Ok(picked));
-    }
-    Job::spawn("file dialog", waker, move |_| Ok(pick()))
 }
 
 /// The default file of an export: `<stem>_seg.nii.gz` or `<stem>_report.pdf` next
@@ -126,27 +114,24 @@ impl AppState {
             return;
         }
         let default = self.default_path(kind);
-        let job = file_dialog(self.waker(), move || {
-            let mut d = rfd::FileDialog::new();
-            if let Some(dir) = default.parent() {
-                d = d.set_directory(dir);
+        let dialog = match kind {
+            ExportKind::Mask => {
+                FileDialog::new("Export mask", Pick::Save).filter("NIfTI", &["gz", "nii"])
             }
-            if let Some(name) = default.file_name() {
-                d = d.set_file_name(name.to_string_lossy());
-            }
-            d = match kind {
-                ExportKind::Mask => d
-                    .set_title("Export mask")
-                    .add_filter("NIfTI", &["gz", "nii"]),
-                ExportKind::Report => d
-                    .set_title("Export report")
-                    .add_filter("PDF", &["pdf"])
-                    .add_filter("HTML", &["html", "htm"])
-                    .add_filter("JSON", &["json"])
-                    .add_filter("CSV", &["csv"]),
-            };
-            d.save_file()
-        });
+            ExportKind::Report => FileDialog::new("Export report", Pick::Save)
+                .filter("PDF", &["pdf"])
+                .filter("HTML", &["html", "htm"])
+                .filter("JSON", &["json"])
+                .filter("CSV", &["csv"]),
+        };
+        let job = dialog
+            .directory(default.parent().map(Path::to_path_buf))
+            .file_name(
+                default
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned()),
+            )
+            .spawn(self.waker());
         self.seg.exports.dialog = Some((kind, job));
     }
 
@@ -194,7 +179,7 @@ impl AppState {
                 JobStatus::Running => {}
                 JobStatus::Done(picked) => {
                     self.seg.exports.dialog = None;
-                    if let Some(path) = picked {
+                    if let Some(path) = picked.into_iter().next() {
                         self.start_export(kind, path);
                     }
                 }

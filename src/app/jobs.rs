@@ -1,83 +1,22 @@
-//! Background jobs: a worker thread with progress, cancellation and a stream of
-//! partial results, polled from the UI thread once per frame.
+//! The viewer's background jobs: the core's [`crate::job::Job`] whose work returns
+//! `anyhow::Result<T>`, with a status the UI matches on (done, cancelled, failed
+//! with a message), polled from the UI thread once per frame.
 //!
-//! A job is `FnOnce(&JobContext<M>) -> anyhow::Result<T>` run on its own thread
-//! (poll-promise). While it runs it may
+//! A job is `FnOnce(&JobContext<M>) -> anyhow::Result<T>` run on its own thread.
+//! While it runs it may
 //! - report progress: [`JobContext::set_progress`] (fraction 0..1 and a message),
 //! - stream partial results of type `M`: [`JobContext::send`] (e.g. one
-//!   segmented slice at a time), which the UI drains with [`Job::drain`],
-//! - check [`JobContext::is_cancelled`] / [`JobContext::check_cancelled`] and stop.
+//!   segmented slice at a time), which the UI drains with `Job::drain`,
+//! - check [`JobContext::is_cancelled`] / [`JobContext::check_cancelled`] and stop
+//!   (returning [`Cancelled`] makes the status [`JobStatus::Cancelled`]).
 //!
-//! The UI calls [`Job::poll`] every frame; it never blocks.
+//! The UI calls [`Job::poll`] every frame; it never blocks. Everything else (name,
+//! progress, cancel, drain) is the core job's, through `Deref`.
 
-use poll_promise::Promise;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use crate::job::Outcome;
+use std::ops::Deref;
 
-/// Wakes the UI (e.g. `egui::Context::request_repaint`) when a job has news.
-pub type Waker = Arc<dyn Fn() + Send + Sync>;
-
-/// The error a cancelled job returns.
-#[derive(Debug, thiserror::Error)]
-#[error("cancelled")]
-pub struct Cancelled;
-
-/// Progress shared between a job and the UI.
-#[derive(Debug, Default)]
-struct Progress {
-    fraction_bits: AtomicU32,
-    message: Mutex<String>,
-}
-
-/// What a running job sees: progress, cancellation, a channel to the UI.
-pub struct JobContext<M> {
-    progress: Arc<Progress>,
-    cancel: Arc<AtomicBool>,
-    tx: Sender<M>,
-    waker: Waker,
-}
-
-impl<M> JobContext<M> {
-    /// Reports progress (`fraction` in 0..=1; negative means "unknown").
-    pub fn set_progress(&self, fraction: f32, message: impl Into<String>) {
-        self.progress
-            .fraction_bits
-            .store(fraction.min(1.0).to_bits(), Ordering::Relaxed);
-        if let Ok(mut m) = self.progress.message.lock() {
-            *m = message.into();
-        }
-        (self.waker)();
-    }
-
-    /// True once the UI asked the job to stop.
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-    }
-
-    /// The flag the UI sets to stop the job, for core functions that take an
-    /// `&AtomicBool` cancel (e.g. `io::ReadProgress`).
-    pub fn cancel_flag(&self) -> &AtomicBool {
-        &self.cancel
-    }
-
-    /// `Err(Cancelled)` once the UI asked the job to stop (use with `?`).
-    pub fn check_cancelled(&self) -> Result<(), Cancelled> {
-        if self.is_cancelled() {
-            Err(Cancelled)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Sends a partial result to the UI. Returns false if the UI dropped the job.
-    pub fn send(&self, message: M) -> bool {
-        let ok = self.tx.send(message).is_ok();
-        (self.waker)();
-        ok
-    }
-}
+pub use crate::job::{Cancelled, JobContext, Waker, no_waker};
 
 /// The state of a job after [`Job::poll`].
 #[derive(Debug)]
@@ -86,20 +25,16 @@ pub enum JobStatus<T> {
     Running,
     /// Finished with a value.
     Done(T),
-    /// Stopped by [`Job::cancel`].
+    /// Stopped by `Job::cancel`.
     Cancelled,
     /// Failed; the message names the cause.
     Failed(String),
 }
 
-/// A background job with progress, cancel and a stream of `M` messages.
-pub struct Job<T: Send + 'static, M = ()> {
-    name: String,
-    promise: Option<Promise<anyhow::Result<T>>>,
-    progress: Arc<Progress>,
-    cancel: Arc<AtomicBool>,
-    rx: Receiver<M>,
-    started: Instant,
+/// A background job of the viewer with progress, cancel and a stream of `M`
+/// messages.
+pub struct Job<T, M = ()> {
+    inner: crate::job::Job<anyhow::Result<T>, M>,
 }
 
 impl<T: Send + 'static, M: Send + 'static> Job<T, M> {
@@ -110,101 +45,42 @@ impl<T: Send + 'static, M: Send + 'static> Job<T, M> {
         work: impl FnOnce(&JobContext<M>) -> anyhow::Result<T> + Send + 'static,
     ) -> Self {
         let name = name.into();
-        let progress = Arc::new(Progress {
-            fraction_bits: AtomicU32::new((-1.0f32).to_bits()),
-            message: Mutex::new(String::new()),
-        });
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = JobContext {
-            progress: Arc::clone(&progress),
-            cancel: Arc::clone(&cancel),
-            tx,
-            waker: Arc::clone(&waker),
-        };
-        let promise = Promise::spawn_thread(name.clone(), move || {
-            let result = work(&ctx);
-            waker();
-            result
-        });
+        let what = name.clone();
         Self {
-            name,
-            promise: Some(promise),
-            progress,
-            cancel,
-            rx,
-            started: Instant::now(),
-        }
-    }
-
-    /// The job's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Time since the job started.
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// Last reported progress: fraction (`None` if unknown) and message.
-    pub fn progress(&self) -> (Option<f32>, String) {
-        let f = f32::from_bits(self.progress.fraction_bits.load(Ordering::Relaxed));
-        let msg = self
-            .progress
-            .message
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_default();
-        ((f >= 0.0).then_some(f), msg)
-    }
-
-    /// Asks the job to stop; it finishes as [`JobStatus::Cancelled`] once it
-    /// notices.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-    }
-
-    /// True once cancellation was requested.
-    pub fn is_cancel_requested(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-    }
-
-    /// Partial results sent since the last call.
-    pub fn drain(&self) -> Vec<M> {
-        let mut out = Vec::new();
-        while let Ok(m) = self.rx.try_recv() {
-            out.push(m);
-        }
-        out
-    }
-
-    /// Checks for completion without blocking. After it returned anything but
-    /// `Running`, later calls return `Failed` ("already finished").
-    pub fn poll(&mut self) -> JobStatus<T> {
-        let Some(promise) = self.promise.take() else {
-            return JobStatus::Failed(format!("{}: already finished", self.name));
-        };
-        match promise.try_take() {
-            Err(promise) => {
-                self.promise = Some(promise);
-                JobStatus::Running
-            }
-            Ok(Ok(value)) => JobStatus::Done(value),
-            Ok(Err(e)) if e.is::<Cancelled>() => JobStatus::Cancelled,
-            Ok(Err(e)) => JobStatus::Failed(format!("{e:#}")),
+            inner: crate::job::Job::spawn(name, waker, work, move |e| {
+                Err(anyhow::anyhow!("cannot start the thread of {what}: {e}"))
+            }),
         }
     }
 }
 
-/// A waker that does nothing (tests, headless use).
-pub fn no_waker() -> Waker {
-    Arc::new(|| {})
+impl<T, M> Job<T, M> {
+    /// Checks for completion without blocking. After it returned anything but
+    /// `Running`, later calls return `Failed` ("already finished").
+    pub fn poll(&mut self) -> JobStatus<T> {
+        match self.inner.poll() {
+            Outcome::Running => JobStatus::Running,
+            Outcome::Finished(Ok(value)) => JobStatus::Done(value),
+            Outcome::Finished(Err(e)) if e.is::<Cancelled>() => JobStatus::Cancelled,
+            Outcome::Finished(Err(e)) => JobStatus::Failed(format!("{e:#}")),
+            Outcome::Panicked(m) => JobStatus::Failed(format!("{}: panicked: {m}", self.name())),
+            Outcome::Taken => JobStatus::Failed(format!("{}: already finished", self.name())),
+        }
+    }
+}
+
+impl<T, M> Deref for Job<T, M> {
+    type Target = crate::job::Job<anyhow::Result<T>, M>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     fn wait<T: Send + 'static, M: Send + 'static>(job: &mut Job<T, M>) -> JobStatus<T> {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -17,6 +17,7 @@ pub mod background;
 pub mod bench;
 pub mod commands;
 pub mod compute;
+pub mod dialog;
 pub mod edit_guard;
 pub mod edit_state;
 pub mod edit_tool;
@@ -51,6 +52,7 @@ pub use state::{AppState, Notice, NoticeKind};
 
 use crate::render::{SliceRenderer, UploadStats};
 use crate::volume::View;
+use dialog::{FileDialog, Pick};
 use panels::MenuAction;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -89,7 +91,7 @@ pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
 
 /// A file dialog running off the UI thread.
 struct Dialog {
-    job: Job<Option<Vec<PathBuf>>>,
+    job: Job<Vec<PathBuf>>,
     masks: bool,
 }
 
@@ -350,38 +352,16 @@ impl LungscopeApp {
         } else {
             "Open NIfTI or DICOM files"
         };
-        let pick = move || {
-            let mut d = rfd::FileDialog::new().set_title(title);
-            if !folder {
-                d = d
-                    .add_filter("NIfTI", &["nii", "gz"])
-                    .add_filter("DICOM", &["dcm"])
-                    .add_filter("All files", &["*"]);
-            }
-            if let Some(dir) = dir {
-                d = d.set_directory(dir);
-            }
-            if folder {
-                d.pick_folder().map(|f| vec![f])
-            } else {
-                d.pick_files()
-            }
-        };
-        if cfg!(target_os = "macos") {
-            // macOS dialogs must run on the main thread.
-            self.handle_picked(pick(), masks);
-            return;
-        }
-        let waker = {
-            let c = Arc::clone(&self.ctx);
-            Arc::new(move || {
-                if let Some(c) = c.get() {
-                    c.request_repaint();
-                }
-            }) as jobs::Waker
+        let dialog = if folder {
+            FileDialog::new(title, Pick::Folder)
+        } else {
+            FileDialog::new(title, Pick::Files)
+                .filter("NIfTI", &["nii", "gz"])
+                .filter("DICOM", &["dcm"])
+                .filter("All files", &["*"])
         };
         self.dialog = Some(Dialog {
-            job: Job::spawn("file dialog", waker, move |_| Ok(pick())),
+            job: dialog.directory(dir).spawn(self.state.waker()),
             masks,
         });
     }
@@ -405,10 +385,10 @@ impl LungscopeApp {
         }
     }
 
-    fn handle_picked(&mut self, picked: Option<Vec<PathBuf>>, masks: bool) {
-        let Some(paths) = picked.filter(|p| !p.is_empty()) else {
+    fn handle_picked(&mut self, paths: Vec<PathBuf>, masks: bool) {
+        if paths.is_empty() {
             return;
-        };
+        }
         if masks {
             self.state.apply(Command::OpenMasks(paths));
         } else {

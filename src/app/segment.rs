@@ -4,7 +4,8 @@
 //! editable segmentation layer. Also the mask revision counter that tells the
 //! report panel (and anything else) that the shown masks changed.
 
-use super::export::{ExportKind, Exports, file_dialog};
+use super::dialog::{FileDialog, Pick};
+use super::export::{ExportKind, Exports};
 use super::figures::LiveFigures;
 use super::jobs::{Job, JobStatus};
 use super::models::ModelManager;
@@ -104,7 +105,7 @@ pub struct SegTools {
     pub exports: Exports,
     run: Option<SegRun>,
     result: Option<SegResult>,
-    model_dialog: Option<Job<Option<PathBuf>>>,
+    model_dialog: Option<Job<Vec<PathBuf>>>,
     runs: u64,
 }
 
@@ -216,16 +217,11 @@ impl AppState {
             SegCommand::OpenModelDialog => {
                 if self.seg.model_dialog.is_none() {
                     let dir = self.settings.last_dir.clone();
-                    self.seg.model_dialog = Some(file_dialog(waker, move || {
-                        let mut d = rfd::FileDialog::new()
-                            .set_title("Open a lungscope model")
-                            .add_filter("lungscope model", &["lsm"])
-                            .add_filter("All files", &["*"]);
-                        if let Some(dir) = dir {
-                            d = d.set_directory(dir);
-                        }
-                        d.pick_file()
-                    }));
+                    let dialog = FileDialog::new("Open a lungscope model", Pick::File)
+                        .filter("lungscope model", &["lsm"])
+                        .filter("All files", &["*"])
+                        .directory(dir);
+                    self.seg.model_dialog = Some(dialog.spawn(waker));
                 }
             }
             SegCommand::RefreshVersions => self.seg.models.refresh_versions(&waker),
@@ -326,7 +322,7 @@ impl AppState {
             JobStatus::Running => {}
             JobStatus::Done(picked) => {
                 self.seg.model_dialog = None;
-                if let Some(path) = picked {
+                if let Some(path) = picked.into_iter().next() {
                     self.apply_seg(SegCommand::LoadModelFile(path));
                 }
             }
@@ -352,12 +348,8 @@ impl AppState {
             self.seg.run = None;
             return;
         }
-        let mut events = run.job.poll();
-        if !run.job.is_running() {
-            // Messages sent between the poll and the thread's end.
-            events.extend(run.job.poll());
-        }
-        let stopped = !run.job.is_running();
+        // Once the job has ended, its last event is `Finished` (a panic included).
+        let events = run.job.poll();
         let preview = run.preview.clone();
         let mut finished = None;
         for event in events {
@@ -382,13 +374,8 @@ impl AppState {
                 SegEvent::Finished(result) => finished = Some(result.map(|b| *b)),
             }
         }
-        match finished {
-            Some(result) => self.finish_segmentation(result),
-            // The worker ended without its last message (it panicked).
-            None if stopped => self.finish_segmentation(Err(SegError::Backend(
-                "the segmentation stopped unexpectedly".into(),
-            ))),
-            None => {}
+        if let Some(result) = finished {
+            self.finish_segmentation(result);
         }
     }
 

@@ -15,28 +15,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A failed atomic write: what was being done, to which path, and the I/O error.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot {action} {path}: {source}")]
-pub struct AtomicWriteError {
-    /// The step that failed (`create`, `write`, `sync`, `rename`, ...).
-    pub action: &'static str,
-    /// The file (temporary or target) or folder the step was working on.
-    pub path: PathBuf,
-    /// The underlying error.
-    #[source]
-    pub source: io::Error,
-}
-
-impl AtomicWriteError {
-    fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
-        Self {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
+use super::FsError;
 
 /// How many temporary names are tried before giving up (each is 64 random bits, so
 /// more than one is only needed when someone plants files on purpose).
@@ -46,7 +25,7 @@ const NAME_TRIES: usize = 32;
 const MAX_NAME_PART: usize = 96;
 
 /// Writes `bytes` to `path` atomically (see the module documentation).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     write_atomic_with(path, |f| f.write_all(bytes))
 }
 
@@ -55,12 +34,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
 pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
-) -> Result<(), AtomicWriteError> {
+) -> Result<(), FsError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| {
-            AtomicWriteError::new(
+            FsError::new(
                 "name",
                 path,
                 io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"),
@@ -72,11 +51,10 @@ pub fn write_atomic_with(
     };
     let (tmp, mut file) = create_temporary(&dir, &name)?;
     let result = (|| {
-        fill(&mut file).map_err(|e| AtomicWriteError::new("write", &tmp, e))?;
-        file.sync_all()
-            .map_err(|e| AtomicWriteError::new("sync", &tmp, e))?;
+        fill(&mut file).map_err(|e| FsError::new("write", &tmp, e))?;
+        file.sync_all().map_err(|e| FsError::new("sync", &tmp, e))?;
         drop(file);
-        std::fs::rename(&tmp, path).map_err(|e| AtomicWriteError::new("rename", path, e))
+        std::fs::rename(&tmp, path).map_err(|e| FsError::new("rename", path, e))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -87,7 +65,7 @@ pub fn write_atomic_with(
 
 /// Creates a new temporary file in `dir` with an unguessable name; never opens an
 /// existing file or follows a link.
-fn create_temporary(dir: &Path, name: &str) -> Result<(PathBuf, File), AtomicWriteError> {
+fn create_temporary(dir: &Path, name: &str) -> Result<(PathBuf, File), FsError> {
     create_temporary_drawing(dir, name, random_u64)
 }
 
@@ -97,7 +75,7 @@ fn create_temporary_drawing(
     dir: &Path,
     name: &str,
     mut draw: impl FnMut() -> u64,
-) -> Result<(PathBuf, File), AtomicWriteError> {
+) -> Result<(PathBuf, File), FsError> {
     let mut cut = name.len().min(MAX_NAME_PART);
     while !name.is_char_boundary(cut) {
         cut -= 1;
@@ -108,7 +86,7 @@ fn create_temporary_drawing(
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
-            Err(e) => return Err(AtomicWriteError::new("create", &tmp, e)),
+            Err(e) => return Err(FsError::new("create", &tmp, e)),
         }
     }
     let (tmp, e) = last.unwrap_or_else(|| {
@@ -117,7 +95,7 @@ fn create_temporary_drawing(
             io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name"),
         )
     });
-    Err(AtomicWriteError::new("create", &tmp, e))
+    Err(FsError::new("create", &tmp, e))
 }
 
 /// 64 bits nobody outside this process can predict: std's `RandomState` keys come
@@ -138,7 +116,7 @@ pub(super) fn random_u64() -> u64 {
 
 /// Syncs the folder so the rename is durable (Unix; elsewhere a rename cannot be
 /// synced this way). File systems that cannot sync a folder are not an error.
-fn sync_folder(dir: &Path) -> Result<(), AtomicWriteError> {
+fn sync_folder(dir: &Path) -> Result<(), FsError> {
     #[cfg(unix)]
     {
         let result = File::open(dir).and_then(|d| d.sync_all());
@@ -149,7 +127,7 @@ fn sync_folder(dir: &Path) -> Result<(), AtomicWriteError> {
                     e.kind(),
                     io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
                 ) => {}
-            Err(e) => return Err(AtomicWriteError::new("sync the folder", dir, e)),
+            Err(e) => return Err(FsError::new("sync the folder", dir, e)),
         }
     }
     #[cfg(not(unix))]

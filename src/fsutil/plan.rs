@@ -7,6 +7,7 @@
 //! allowed), an output that is a folder, a protected file (always), and names to
 //! derive outputs from ("stems") that are empty, `.`, `..` or hold a path separator.
 
+use super::OverInput;
 use super::paths::{is_same_or_inside, resolve};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -327,6 +328,19 @@ pub fn over_input<'a>(path: &Path, inputs: &[&'a Path]) -> Option<&'a Path> {
         .iter()
         .copied()
         .find(|input| is_same_or_inside(path, input))
+}
+
+/// The "never overwrite an input" check of a single write: refuses `path` if it
+/// names the same file as one of `inputs` (through any spelling or link) or lies
+/// inside one (a DICOM folder).
+pub fn refuse_inputs(path: &Path, inputs: &[&Path]) -> Result<(), OverInput> {
+    match over_input(path, inputs) {
+        Some(input) => Err(OverInput {
+            path: path.to_path_buf(),
+            input: input.to_path_buf(),
+        }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

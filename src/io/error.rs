@@ -195,6 +195,18 @@ pub enum NiftiError {
     Dicom(#[from] super::dicom::DicomError),
 }
 
+impl From<crate::fsutil::FsError> for NiftiError {
+    fn from(e: crate::fsutil::FsError) -> Self {
+        Self::io(e.action, e.path, e.source)
+    }
+}
+
+impl From<crate::fsutil::OverInput> for NiftiError {
+    fn from(e: crate::fsutil::OverInput) -> Self {
+        Self::WouldOverwriteSource { path: e.path }
+    }
+}
+
 impl NiftiError {
     /// An I/O error with context.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -9,6 +9,7 @@
 
 use super::error::NiftiError;
 use super::qform::affine_to_quatern;
+use crate::fsutil::{refuse_inputs, write_atomic_with};
 use crate::mask::LabelMask;
 use crate::volume::{Geometry, Volume, Voxels};
 use nifti::NiftiHeader;
@@ -37,7 +38,7 @@ pub fn write_mask(
                     path: path.to_path_buf(),
                 });
             }
-            refuse_source(path, v.info.path.as_deref())?;
+            refuse_inputs(path, v.info.path.as_deref().as_slice())?;
             v.info.header.as_deref()
         }
         None => None,
@@ -49,25 +50,25 @@ pub fn write_mask(
     h.cal_min = 0.0;
     h.cal_max = f32::from(mask.labels.iter().copied().max().unwrap_or(0));
     set_descrip(&mut h, "lungscope label map");
-    write_atomic(path, &h, &mask.labels)
+    write_nifti(path, &h, &mask.labels)
 }
 
 /// Writes a volume (`int16` or `float32` as stored) as NIfTI-1. Used to export
 /// volumes and to generate test data; refuses to overwrite the volume's own file.
 pub fn write_volume(path: &Path, volume: &Volume) -> Result<(), NiftiError> {
-    refuse_source(path, volume.info.path.as_deref())?;
+    refuse_inputs(path, volume.info.path.as_deref().as_slice())?;
     let mut h = build_header(&volume.geometry, volume.info.header.as_deref(), path)?;
     set_descrip(&mut h, &volume.info.description);
     match &volume.voxels {
         Voxels::I16(v) => {
             h.datatype = 4;
             h.bitpix = 16;
-            write_atomic(path, &h, &le_bytes(v.iter().map(|x| x.to_le_bytes())))
+            write_nifti(path, &h, &le_bytes(v.iter().map(|x| x.to_le_bytes())))
         }
         Voxels::F32(v) => {
             h.datatype = 16;
             h.bitpix = 32;
-            write_atomic(path, &h, &le_bytes(v.iter().map(|x| x.to_le_bytes())))
+            write_nifti(path, &h, &le_bytes(v.iter().map(|x| x.to_le_bytes())))
         }
     }
 }
@@ -82,19 +83,6 @@ fn set_descrip(h: &mut NiftiHeader, text: &str) {
     let n = b.len().min(79);
     d[..n].copy_from_slice(&b[..n]);
     h.descrip = d;
-}
-
-/// Refuses `path` if it names the same file as `source` or lies inside it (a DICOM
-/// folder).
-fn refuse_source(path: &Path, source: Option<&Path>) -> Result<(), NiftiError> {
-    match source {
-        Some(source) if crate::fsutil::is_same_or_inside(path, source) => {
-            Err(NiftiError::WouldOverwriteSource {
-                path: path.to_path_buf(),
-            })
-        }
-        _ => Ok(()),
-    }
 }
 
 /// A NIfTI-1 header for `geometry`, copying geometry fields from `reference`.
@@ -266,8 +254,8 @@ fn header_bytes(h: &NiftiHeader) -> Vec<u8> {
     b
 }
 
-/// Writes header + data atomically (see [`crate::fsutil::write_atomic`]).
-fn write_atomic(path: &Path, h: &NiftiHeader, data: &[u8]) -> Result<(), NiftiError> {
+/// Writes header + data atomically (see [`crate::fsutil::write_atomic_with`]).
+fn write_nifti(path: &Path, h: &NiftiHeader, data: &[u8]) -> Result<(), NiftiError> {
     let gz = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -281,11 +269,11 @@ fn write_atomic(path: &Path, h: &NiftiHeader, data: &[u8]) -> Result<(), NiftiEr
     } else {
         None
     };
-    crate::fsutil::write_atomic_with(path, |f| match &bytes {
+    write_atomic_with(path, |f| match &bytes {
         Some(compressed) => f.write_all(compressed),
         None => f.write_all(&header).and_then(|()| f.write_all(data)),
-    })
-    .map_err(|e| NiftiError::io(e.action, e.path, e.source))
+    })?;
+    Ok(())
 }
 
 /// zlib level for written masks: label maps are long runs, so level 6 gives files

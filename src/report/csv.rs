@@ -6,9 +6,9 @@
 //! leading `'` (the OWASP rule against CSV injection); numbers, negative ones
 //! included, are written as they are.
 
-use super::write::{refuse_inputs, write_atomic};
 use super::{Report, ReportError};
 use crate::analysis::{HuFigures, Side, Zone};
+use crate::fsutil::{refuse_inputs, write_atomic};
 use std::path::Path;
 
 /// The columns of a report row as `(name, value)` pairs, in order.
@@ -200,7 +200,8 @@ pub fn append_csv_row(path: &Path, r: &Report, inputs: &[&Path]) -> Result<(), R
     }
     text += &csv_row(r);
     text += "\r\n";
-    write_atomic(path, text.as_bytes())
+    write_atomic(path, text.as_bytes())?;
+    Ok(())
 }
 
 /// A text cell made safe for spreadsheets: a leading `'` when it starts with `=`,

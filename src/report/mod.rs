@@ -11,10 +11,11 @@ pub mod tables;
 pub mod write;
 
 pub use csv::{append_csv_row, csv_document, csv_header, csv_row};
-pub use stamp::{FileStamp, Provenance, SegmentationSource, sha256_file, utc_now};
-pub use write::{Format, write_atomic, write_report};
+pub use stamp::{FileStamp, Provenance, SegmentationSource};
+pub use write::{Format, write_bytes, write_report};
 
 use crate::analysis::{Analysis, AnalysisError, Segmentation, Zone};
+use crate::fsutil::{FsError, OverInput};
 use crate::mask::LabelTable;
 use crate::volume::{HuCheck, Volume};
 use crate::windowing::{Preset, WindowLevel};
@@ -76,6 +77,18 @@ impl ReportError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<FsError> for ReportError {
+    fn from(e: FsError) -> Self {
+        Self::io(e.action, e.path, e.source)
+    }
+}
+
+impl From<OverInput> for ReportError {
+    fn from(e: OverInput) -> Self {
+        Self::WouldOverwriteInput { path: e.path }
     }
 }
 
@@ -151,7 +164,7 @@ impl Report {
             .unwrap_or_else(|| "(in memory)".into());
         let header = StudyHeader {
             file_name,
-            created_utc: utc_now(),
+            created_utc: crate::utc::utc_now(),
             dims: volume.geometry.dims,
             spacing_mm: volume.geometry.spacing,
             orientation: volume.geometry.orientation_string(),

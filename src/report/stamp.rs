@@ -2,9 +2,7 @@
 
 use super::ReportError;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 /// Where the segmentation came from.
@@ -45,18 +43,14 @@ pub struct FileStamp {
 
 impl FileStamp {
     /// Hashes a file (or a folder, such as a DICOM series: see
-    /// [`sha256_folder`]); the stamp keeps only its name.
+    /// [`crate::fsutil::sha256_folder`]); the stamp keeps only its name.
     pub fn of(path: &Path) -> Result<Self, ReportError> {
         Ok(Self {
             name: path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: if path.is_dir() {
-                sha256_folder(path)?
-            } else {
-                sha256_file(path)?
-            },
+            sha256: crate::fsutil::sha256_path(path)?,
         })
     }
 }
@@ -111,127 +105,15 @@ impl Provenance {
     }
 }
 
-/// SHA-256 of a file's bytes, hex.
-pub fn sha256_file(path: &Path) -> Result<String, ReportError> {
-    let mut f = std::fs::File::open(path).map_err(|e| ReportError::io("open", path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| ReportError::io("read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// SHA-256 of a folder's regular files, found recursively: the hash of the sorted
-/// list of `relative path NUL file hash NL` lines, so renaming, adding, removing or
-/// changing any file changes it. Symbolic links are not followed.
-pub fn sha256_folder(dir: &Path) -> Result<String, ReportError> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| ReportError::io("list", &d, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| ReportError::io("list", &d, e))?;
-            let kind = entry
-                .file_type()
-                .map_err(|e| ReportError::io("list", entry.path(), e))?;
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() {
-                files.push(entry.path());
-            }
-        }
-    }
-    files.sort();
-    let mut h = Sha256::new();
-    for f in &files {
-        let rel = f.strip_prefix(dir).unwrap_or(f);
-        h.update(rel.to_string_lossy().as_bytes());
-        h.update([0u8]);
-        h.update(sha256_file(f)?.as_bytes());
-        h.update(b"\n");
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// The current time, UTC, as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format_utc(secs)
-}
-
-/// Formats seconds since the Unix epoch as an ISO 8601 UTC time.
-pub fn format_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn folder_hash_follows_names_and_contents() {
+    fn stamps_of_folders_hash_their_files() {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
         std::fs::write(dir.path().join("a.dcm"), b"one").expect("write");
-        std::fs::write(dir.path().join("sub/b.dcm"), b"two").expect("write");
-        let first = sha256_folder(dir.path()).expect("hash");
-        assert_eq!(first, sha256_folder(dir.path()).expect("hash"), "stable");
-        std::fs::write(dir.path().join("sub/b.dcm"), b"TWO").expect("write");
-        let changed = sha256_folder(dir.path()).expect("hash");
-        assert_ne!(first, changed, "a changed file changes the hash");
-        std::fs::rename(dir.path().join("a.dcm"), dir.path().join("c.dcm")).expect("mv");
-        assert_ne!(
-            changed,
-            sha256_folder(dir.path()).expect("hash"),
-            "a rename too"
-        );
         let stamp = FileStamp::of(dir.path()).expect("stamp of a folder");
         assert_eq!(stamp.sha256.len(), 64);
-    }
-
-    #[test]
-    fn utc_formatting() {
-        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(format_utc(1_709_251_199), "2024-02-29T23:59:59Z");
-    }
-
-    #[test]
-    fn sha256_of_a_known_file() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let p = dir.path().join("abc.txt");
-        std::fs::write(&p, b"abc").expect("write");
-        assert_eq!(
-            sha256_file(&p).expect("hash"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert!(sha256_file(&dir.path().join("missing")).is_err());
     }
 }

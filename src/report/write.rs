@@ -1,6 +1,8 @@
-//! Report writing: formats, the input guard, and the atomic writer of `fsutil`.
+//! Report writing: formats, and the bytes of a report written atomically and never
+//! over an input (the check and the writer of `fsutil`).
 
 use super::{Report, ReportError};
+use crate::fsutil::{refuse_inputs, write_atomic};
 use std::path::Path;
 
 /// A report file format.
@@ -51,25 +53,17 @@ pub fn write_report(report: &Report, path: &Path, inputs: &[&Path]) -> Result<()
     let format = Format::from_path(path)?;
     refuse_inputs(path, inputs)?;
     let bytes = format.render(report)?;
-    write_atomic(path, &bytes)
+    write_atomic(path, &bytes)?;
+    Ok(())
 }
 
-/// Refuses `path` if it names the same file as one of `inputs` or lies inside one
-/// (a DICOM folder).
-pub fn refuse_inputs(path: &Path, inputs: &[&Path]) -> Result<(), ReportError> {
-    match crate::fsutil::over_input(path, inputs) {
-        Some(_) => Err(ReportError::WouldOverwriteInput {
-            path: path.to_path_buf(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Writes `bytes` to `path` atomically (see [`crate::fsutil::write_atomic`]); on
+/// Writes a report's `bytes` to `path` atomically (see
+/// [`crate::fsutil::write_atomic`]), refusing to write over any of `inputs`: on
 /// failure `path` is untouched and no temporary file is left.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    crate::fsutil::write_atomic(path, bytes)
-        .map_err(|e| ReportError::io(e.action, e.path, e.source))
+pub fn write_bytes(path: &Path, bytes: &[u8], inputs: &[&Path]) -> Result<(), ReportError> {
+    refuse_inputs(path, inputs)?;
+    write_atomic(path, bytes)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -116,7 +110,7 @@ mod tests {
         // The same file through another spelling is still refused.
         let other = dir.path().join(".").join("out.txt");
         assert!(matches!(
-            refuse_inputs(&other, &[&p]),
+            refuse_inputs(&other, &[&p]).map_err(ReportError::from),
             Err(ReportError::WouldOverwriteInput { .. })
         ));
         assert!(refuse_inputs(&dir.path().join("new.pdf"), &[&p]).is_ok());

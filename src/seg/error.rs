@@ -68,6 +68,12 @@ pub enum SegError {
     Nifti(#[from] crate::io::NiftiError),
 }
 
+impl From<crate::fsutil::FsError> for SegError {
+    fn from(e: crate::fsutil::FsError) -> Self {
+        Self::io(e.action, e.path, e.source)
+    }
+}
+
 impl SegError {
     /// An [`SegError::Io`] for `path`.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -1,16 +1,16 @@
-//! Segmentation as a background job: [`segment_volume`] on a worker thread, its
-//! progress as messages, cancellation from any thread. Meant for the viewer, which
-//! polls [`SegJob::poll`] once per frame and paints each finished slice.
+//! Segmentation as a background job: [`segment_volume`] run by a [`crate::job::Job`],
+//! its finished slices as messages, cancellation from any thread. Meant for the
+//! viewer, which polls [`SegJob::poll`] once per frame and paints each finished
+//! slice.
 
 use super::SegError;
 use super::infer::{InferOptions, ModelSegmentation, segment_volume};
 use super::weights::LoadedModel;
+use crate::job::{Job, Outcome};
 use crate::volume::{Region, Volume};
 use burn::tensor::Device;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 
 /// A message from a running job.
 #[derive(Debug)]
@@ -34,12 +34,20 @@ pub enum SegEvent {
     Finished(Result<Box<ModelSegmentation>, SegError>),
 }
 
+/// What a segmentation job returns.
+type SegResult = Result<Box<ModelSegmentation>, SegError>;
+
 /// A segmentation running on its own thread.
-#[derive(Debug)]
 pub struct SegJob {
-    events: Receiver<SegEvent>,
-    cancel: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    job: Job<SegResult, SegEvent>,
+}
+
+impl std::fmt::Debug for SegJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegJob")
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SegJob {
@@ -50,72 +58,70 @@ impl SegJob {
         device: Device,
         volume: Arc<Volume>,
         options: InferOptions,
-        wake: impl Fn() + Send + 'static,
+        wake: impl Fn() + Send + Sync + 'static,
     ) -> Self {
-        let (tx, events) = mpsc::channel();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&cancel);
-        let handle = std::thread::Builder::new()
-            .name("lungscope-segmentation".into())
-            .spawn(move || {
-                let result = segment_volume(&model, &device, &volume, &options, &flag, &mut |u| {
-                    // A closed receiver means nobody listens any more: stop early.
-                    let sent = tx.send(SegEvent::Slice {
-                        done: u.done,
-                        total: u.total,
-                        slice: u.slice,
-                        region: u.region,
-                        labels: u.labels.to_vec(),
-                    });
-                    if sent.is_err() {
-                        flag.store(true, Ordering::Relaxed);
-                    }
-                    wake();
+        let work = move |ctx: &crate::job::JobContext<SegEvent>| {
+            let cancel = ctx.cancel_flag();
+            segment_volume(&model, &device, &volume, &options, cancel, &mut |u| {
+                let sent = ctx.send(SegEvent::Slice {
+                    done: u.done,
+                    total: u.total,
+                    slice: u.slice,
+                    region: u.region,
+                    labels: u.labels.to_vec(),
                 });
-                let _ = tx.send(SegEvent::Finished(result.map(Box::new)));
-                wake();
-            });
-        match handle {
-            Ok(handle) => Self {
-                events,
-                cancel,
-                handle: Some(handle),
-            },
-            Err(e) => {
-                // No thread: report the failure as the job's only message.
-                let (tx, events) = mpsc::channel();
-                let _ = tx.send(SegEvent::Finished(Err(SegError::Backend(format!(
-                    "cannot start the segmentation thread: {e}"
-                )))));
-                Self {
-                    events,
-                    cancel,
-                    handle: None,
+                // A closed receiver means nobody listens any more: stop early.
+                if !sent {
+                    cancel.store(true, Ordering::Relaxed);
                 }
-            }
-        }
+            })
+            .map(Box::new)
+        };
+        let job = Job::spawn("lungscope-segmentation", Arc::new(wake), work, |e| {
+            Err(SegError::Backend(format!(
+                "cannot start the segmentation thread: {e}"
+            )))
+        });
+        Self { job }
     }
 
     /// Asks the job to stop before its next batch; it then ends with
     /// [`SegError::Cancelled`].
     pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.job.cancel();
     }
 
-    /// All messages that arrived since the last call, without blocking.
+    /// All messages that arrived since the last call, without blocking; once the
+    /// job has ended, the last of them is [`SegEvent::Finished`].
     pub fn poll(&self) -> Vec<SegEvent> {
-        std::iter::from_fn(|| self.events.try_recv().ok()).collect()
+        // The result first: every slice was sent before it, so the drain gets them.
+        let end = finished(self.job.poll());
+        let mut events = self.job.drain();
+        events.extend(end);
+        events
     }
 
     /// Blocks until the next message; `None` once the job has ended and every
     /// message was taken.
     pub fn wait_event(&self) -> Option<SegEvent> {
-        self.events.recv().ok()
+        self.job.recv().or_else(|| finished(self.job.wait()))
     }
 
     /// True while the worker thread runs.
     pub fn is_running(&self) -> bool {
-        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+        self.job.is_running()
+    }
+}
+
+/// The [`SegEvent::Finished`] of a job's outcome, once (a panic is a backend
+/// failure).
+fn finished(outcome: Outcome<SegResult>) -> Option<SegEvent> {
+    match outcome {
+        Outcome::Running | Outcome::Taken => None,
+        Outcome::Finished(result) => Some(SegEvent::Finished(result)),
+        Outcome::Panicked(m) => Some(SegEvent::Finished(Err(SegError::Backend(format!(
+            "the segmentation stopped unexpectedly: {m}"
+        ))))),
     }
 }
 

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::SegError;
 use super::model::{ModelConfig, SegModel};
-use super::weights::{self, LoadedModel, ModelCard, write_atomic};
+use super::weights::{self, LoadedModel, ModelCard};
+use crate::fsutil::write_atomic;
+use crate::utc::{now_secs, today_utc};
 
 /// Which model is in use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,7 +231,7 @@ impl ModelStore {
         std::fs::create_dir_all(&self.root).map_err(|e| SegError::io("creating", &self.root, e))?;
         let json = serde_json::to_vec_pretty(&ActiveFile { active })
             .map_err(|e| SegError::InvalidSettings(e.to_string()))?;
-        write_atomic(&self.active_path(), &json)
+        Ok(write_atomic(&self.active_path(), &json)?)
     }
 
     /// Makes a stored version the active model.
@@ -305,10 +307,7 @@ pub fn user_active_problem() -> Option<String> {
 /// A fresh version id derived from the model it was fine-tuned from:
 /// `<base>-ft-<YYYYMMDD>-<seconds of day>`.
 pub fn fine_tuned_id(base_id: &str) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = now_secs();
     let base: String = base_id
         .chars()
         .map(|c| {
@@ -322,7 +321,7 @@ pub fn fine_tuned_id(base_id: &str) -> String {
     format!(
         "{}-ft-{}-{:05}",
         if base.is_empty() { "model" } else { &base },
-        weights::today_utc().replace('-', ""),
+        today_utc().replace('-', ""),
         secs % 86_400
     )
 }

@@ -21,10 +21,10 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::SegError;
 use super::model::{ModelConfig, SegModel};
+use crate::fsutil::{sha256_hex, write_atomic};
 
 const MAGIC: &[u8; 8] = b"LSCOPEMD";
 const FORMAT_VERSION: u32 = 1;
@@ -465,36 +465,4 @@ fn split<'a>(bytes: &'a [u8], source: &Path) -> Result<(Header, &'a [u8]), SegEr
         )));
     }
     Ok((header, rest))
-}
-
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes `bytes` to `path` atomically (see [`crate::fsutil::write_atomic`]), so a
-/// reader never sees a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SegError> {
-    crate::fsutil::write_atomic(path, bytes).map_err(|e| SegError::io(e.action, e.path, e.source))
-}
-
-/// Today's UTC date as `YYYY-MM-DD`.
-pub fn today_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }

@@ -110,9 +110,8 @@ impl Summary {
                     format!("cannot create the summary folder {}", dir.display())
                 })?;
             }
-            report::write::refuse_inputs(&self.path, inputs)?;
             let text = report::csv_document(std::slice::from_ref(report));
-            report::write_atomic(&self.path, text.as_bytes())?;
+            report::write_bytes(&self.path, text.as_bytes(), inputs)?;
         } else {
             report::append_csv_row(&self.path, report, inputs)?;
         }

@@ -6,8 +6,8 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 
 use super::EpochRecord;
+use crate::fsutil::write_atomic;
 use crate::seg::SegError;
-use crate::seg::weights::write_atomic;
 
 /// Writes `metrics.csv` (atomically).
 pub(crate) fn write_metrics_csv(
@@ -35,7 +35,7 @@ pub(crate) fn write_metrics_csv(
         }
         out.push('\n');
     }
-    write_atomic(path, out.as_bytes())
+    Ok(write_atomic(path, out.as_bytes())?)
 }
 
 const W: u32 = 900;
@@ -106,7 +106,7 @@ pub(crate) fn write_curves_png(
             image::ImageFormat::Png,
         )
         .map_err(|e| SegError::data(format!("cannot encode the plot ({e})"), path))?;
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }
 
 fn panel(

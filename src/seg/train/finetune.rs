@@ -17,7 +17,8 @@ use crate::seg::loss::LossKind;
 use crate::seg::metrics::ClassScores;
 use crate::seg::model::SegModel;
 use crate::seg::versions::fine_tuned_id;
-use crate::seg::weights::{LoadedModel, ModelCard, today_utc};
+use crate::seg::weights::{LoadedModel, ModelCard};
+use crate::utc::today_utc;
 
 /// Settings of a fine-tuning job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

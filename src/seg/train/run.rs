@@ -300,7 +300,7 @@ pub fn train(
             st.stale_epochs += 1;
         }
         let mut c = card.clone();
-        c.date = weights::today_utc();
+        c.date = crate::utc::today_utc();
         c.architecture = config.describe();
         c.base_model = c.base_model.or_else(|| base_model.clone());
         c.metrics = card_metrics(&labels, &report, epoch + 1);
@@ -315,7 +315,7 @@ pub fn train(
         let state_json = serde_json::to_vec_pretty(&st).map_err(|e| {
             SegError::InvalidSettings(format!("cannot serialise the training state: {e}"))
         })?;
-        weights::write_atomic(&state_path(&last_path), &state_json)?;
+        crate::fsutil::write_atomic(&state_path(&last_path), &state_json)?;
         curves::write_metrics_csv(&out_dir.join("metrics.csv"), &labels, &st.history)?;
         curves::write_curves_png(&out_dir.join("curves.png"), &labels, &st.history)?;
         on_event(TrainEvent::Checkpoint {
