@@ -28,6 +28,7 @@
 mod geometry;
 mod guard;
 mod header;
+mod jpegls;
 mod pixels;
 mod scan;
 mod series;
