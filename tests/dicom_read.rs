@@ -347,6 +347,30 @@ fn wg04_jpegls_matches_its_uncompressed_reference() {
     }
 }
 
+/// A syntax this build has no decoder for (JPEG XL): a clear per-file error.
+#[test]
+fn an_undecodable_transfer_syntax_gives_a_clear_error() {
+    let Some(root) = real_ct() else { return };
+    let mut obj = header_all(&root.join("dicom_transfer_syntaxes/wg04/JLSL/CT2_JLSL"));
+    obj.meta_mut()
+        .set_transfer_syntax(&dicom_transfer_syntax_registry::entries::JPEG_XL_LOSSLESS);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let p = tmp.path().join("jpeg_xl.dcm");
+    obj.write_to_file(&p).expect("write");
+    let e = open_err(&p, None);
+    let msg = e.to_string();
+    assert!(
+        matches!(e, DicomError::UnsupportedTransferSyntax { .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("JPEG XL")
+            && msg.contains("1.2.840.10008.1.2.4.110")
+            && msg.contains("jpeg_xl.dcm"),
+        "{msg}"
+    );
+}
+
 /// A whole file read with dicom-object directly, pixels included.
 fn header_all(path: &Path) -> dicom_object::DefaultDicomObject {
     dicom_object::open_file(path).expect("open")
