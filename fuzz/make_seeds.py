@@ -21,6 +21,8 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
     RLELossless,
     generate_uid,
 )
@@ -98,12 +100,13 @@ def save(ds, name, syntax):
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = syntax
     ds.file_meta = meta
-    if syntax in (RLELossless, JPEG2000Lossless):
+    if syntax in (RLELossless, JPEG2000Lossless, JPEGLSLossless, JPEGLSNearLossless):
         arr = np.frombuffer(ds.PixelData, dtype=np.int16 if ds.PixelRepresentation else np.uint16)
         arr = arr.reshape(ds.Rows, ds.Columns)
         ds.PixelData = arr.astype(np.uint16 if not ds.PixelRepresentation else np.int16).tobytes()
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.compress(syntax, arr)
+        # JPEG-LS near-lossless: every sample within 2 of the original.
+        ds.compress(syntax, arr, **({"jls_error": 2} if syntax == JPEGLSNearLossless else {}))
     path = os.path.join(DCM, name)
     ds.save_as(path, enforce_file_format=True)
 
@@ -125,6 +128,13 @@ def dicom():
         save(ct_dataset(rows=32, cols=32), "j2k_lossless.dcm", JPEG2000Lossless)
     except Exception as e:  # noqa: BLE001
         print("no JPEG 2000 seed:", e)
+    try:  # needs pyjpegls
+        save(ct_dataset(rows=32, cols=32), "jpegls_lossless.dcm", JPEGLSLossless)
+        ds = ct_dataset(rows=32, cols=32)
+        ds.PixelPaddingValue = -2000
+        save(ds, "jpegls_near_lossless.dcm", JPEGLSNearLossless)
+    except Exception as e:  # noqa: BLE001
+        print("no JPEG-LS seeds:", e)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@
 //! 3. `pixels`: the files are decoded in parallel (rayon), RescaleSlope/Intercept
 //!    applied per frame, PixelPaddingValue mapped to −1024 HU and MONOCHROME1
 //!    inverted; integer results that fit are stored as `i16`, others as `f32`.
+//!    JPEG-LS goes through CharLS after `jpegls` has checked each frame's header
+//!    against the DICOM header.
 //!    A [`ReadProgress`] reports the images decoded and can stop the decoding
 //!    ([`DicomError::Cancelled`]; nothing partial is returned).
 //!
@@ -28,6 +30,7 @@
 mod geometry;
 mod guard;
 mod header;
+mod jpegls;
 mod pixels;
 mod scan;
 mod series;

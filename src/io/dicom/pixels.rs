@@ -1,6 +1,7 @@
 //! Decoding pixel data (in parallel over files) into Hounsfield units.
 
 use super::header::{FileHeader, error_chain};
+use super::jpegls;
 use super::series::FrameRef;
 use super::{DicomError, ReadProgress};
 use crate::volume::Voxels;
@@ -222,6 +223,11 @@ fn decode_file_inner(
         });
     }
     complete_image_attributes(&mut obj, path)?;
+    let near = if jpegls::is_jpegls(&uid) {
+        check_jpegls(&obj, h, &syntax)?
+    } else {
+        0
+    };
     let px = obj.decode_pixel_data().map_err(|e| DicomError::Decode {
         syntax: syntax.clone(),
         reason: error_chain(&e),
@@ -265,7 +271,19 @@ fn decode_file_inner(
     };
     let signed = px.pixel_representation() == PixelRepresentation::Signed;
     let monochrome1 = *px.photometric_interpretation() == PhotometricInterpretation::Monochrome1;
-    let padding = padding_range(&obj, signed, bits_allocated);
+    let mut padding = padding_range(&obj, signed, bits_allocated);
+    let mut notes = Vec::new();
+    if near > 0
+        && let Some((lo, hi)) = padding
+    {
+        // Near-lossless coding moves padding by up to NEAR stored values; they
+        // are still padding (air), not values below the padding value's HU.
+        let near = i64::from(near);
+        padding = Some((lo - near, hi + near));
+        notes.push(format!(
+            "JPEG-LS near-lossless (NEAR {near}): stored values within {near} of PixelPaddingValue read as padding"
+        ));
+    }
     let coding = Coding {
         bytes: (bits_allocated / 8) as usize,
         bits_stored,
@@ -276,7 +294,6 @@ fn decode_file_inner(
     };
     let data = px.data();
     let frame_bytes = frame_len * coding.bytes;
-    let mut notes = Vec::new();
     if monochrome1 {
         notes.push("MONOCHROME1 pixels inverted".to_string());
     }
@@ -302,6 +319,35 @@ fn decode_file_inner(
         frames: out,
         stored_type: format!("{}int{bits_allocated}", if signed { "" } else { "u" }),
         notes,
+    })
+}
+
+/// Checks every JPEG-LS frame header against the DICOM header before CharLS
+/// sizes its output from it (see [`jpegls`]); returns the largest NEAR.
+fn check_jpegls(
+    obj: &dicom_object::DefaultDicomObject,
+    h: &FileHeader,
+    syntax: &str,
+) -> Result<u8, DicomError> {
+    let read = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let expected = jpegls::Expected {
+        cols: h.cols,
+        rows: h.rows,
+        samples_per_pixel: read(tags::SAMPLES_PER_PIXEL),
+        bits_allocated: read(tags::BITS_ALLOCATED),
+    };
+    let fragments = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+        .unwrap_or(&[]);
+    jpegls::check_frames(fragments, expected).map_err(|reason| DicomError::Decode {
+        syntax: syntax.to_string(),
+        reason,
+        path: h.path.clone(),
     })
 }
 
