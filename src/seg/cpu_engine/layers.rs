@@ -100,7 +100,7 @@ pub(super) fn add_bias(dst: &mut [f32], bias: &[f32], relu: bool) {
 /// 2×2 max-pooling with stride 2 (odd trailing rows/columns dropped, as burn/PyTorch).
 pub(super) fn max_pool2(x: &Fmap, pool: &Buffers) -> Fmap {
     let (oh, ow, c) = (x.h / 2, x.w / 2, x.c);
-    let mut out = Fmap::zeros(pool, x.n, oh, ow, c);
+    let mut out = Fmap::for_overwrite(pool, x.n, oh, ow, c);
     if oh == 0 || ow == 0 {
         return out;
     }
@@ -141,7 +141,7 @@ pub(super) fn upsample_bilinear2(x: &Fmap, pool: &Buffers) -> Fmap {
             (i, (i + 1).min(len - 1), 0.75)
         }
     };
-    let mut out = Fmap::zeros(pool, x.n, oh, ow, c);
+    let mut out = Fmap::for_overwrite(pool, x.n, oh, ow, c);
     out.data
         .par_chunks_mut(ow * c)
         .enumerate()
@@ -179,7 +179,7 @@ pub(super) fn upsample_bilinear2(x: &Fmap, pool: &Buffers) -> Fmap {
 pub(super) fn concat(parts: &[&Fmap], pool: &Buffers) -> Fmap {
     let first = parts[0];
     let c: usize = parts.iter().map(|p| p.c).sum();
-    let mut out = Fmap::zeros(pool, first.n, first.h, first.w, c);
+    let mut out = Fmap::for_overwrite(pool, first.n, first.h, first.w, c);
     out.data
         .par_chunks_mut(first.w * c)
         .enumerate()

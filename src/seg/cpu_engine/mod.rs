@@ -82,6 +82,7 @@ struct Fmap {
 
 impl Fmap {
     /// A zeroed map, in a buffer from `pool`.
+    #[cfg(test)]
     fn zeros(pool: &Buffers, n: usize, h: usize, w: usize, c: usize) -> Self {
         Self {
             n,
@@ -89,6 +90,18 @@ impl Fmap {
             w,
             c,
             data: pool.zeroed(n * h * w * c),
+        }
+    }
+
+    /// A map whose every value the caller writes, in a buffer from `pool` (which may
+    /// still hold older values).
+    fn for_overwrite(pool: &Buffers, n: usize, h: usize, w: usize, c: usize) -> Self {
+        Self {
+            n,
+            h,
+            w,
+            c,
+            data: pool.for_overwrite(n * h * w * c),
         }
     }
 
@@ -372,7 +385,7 @@ impl Up {
                 let cout = *cout;
                 // [n·h·w, cin] × [cin, 4·cout]: every input pixel's 2×2 output block.
                 let blocks = blocks.matmul_only(x, pool);
-                let mut out = Fmap::zeros(pool, x.n, 2 * x.h, 2 * x.w, cout);
+                let mut out = Fmap::for_overwrite(pool, x.n, 2 * x.h, 2 * x.w, cout);
                 let ow = 2 * x.w;
                 out.data
                     .par_chunks_mut(2 * ow * cout) // the two output rows of one input row
@@ -422,7 +435,7 @@ impl Conv1 {
     fn matmul_only(&self, x: &Fmap, pool: &Buffers) -> Vec<f32> {
         debug_assert_eq!(x.c, self.cin);
         let rows = x.n * x.pixels();
-        let mut out = pool.zeroed(rows * self.cout);
+        let mut out = pool.for_overwrite(rows * self.cout);
         let tile = tile_pixels(self.cin).max(MIN_TILE_PIXELS);
         let threads = rayon::current_num_threads();
         let inner = if rows.div_ceil(tile) < 2 * threads {
@@ -459,7 +472,7 @@ impl Conv3 {
                     x.n,
                     x.h,
                     x.w,
-                    pool.zeroed(x.n * x.pixels() * self.cout),
+                    pool.for_overwrite(x.n * x.pixels() * self.cout),
                 ),
             };
         }
@@ -475,7 +488,7 @@ impl Conv3 {
         } else {
             Parallelism::None
         };
-        let mut out = Fmap::zeros(pool, x.n, x.h, x.w, cout);
+        let mut out = Fmap::for_overwrite(pool, x.n, x.h, x.w, cout);
         out.data
             .par_chunks_mut(hw * cout)
             .enumerate()

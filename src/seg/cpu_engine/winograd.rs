@@ -167,14 +167,17 @@ fn input_transform_body(
         let g = t0 + k;
         let (img, r) = (g / (ty * tx), g % (ty * tx));
         let (y0, x0) = (2 * (r / tx) as isize - 1, 2 * (r % tx) as isize - 1);
-        let px = |dy: usize, dx: usize| -> &[f32] {
-            let (yy, xx) = (y0 + dy as isize, x0 + dx as isize);
-            if yy < 0 || xx < 0 || yy >= h as isize || xx >= w as isize {
-                &zeros
-            } else {
-                &x[((img * h + yy as usize) * w + xx as usize) * c..][..c]
-            }
+        let at = Patch {
+            x,
+            zeros: &zeros,
+            img,
+            h,
+            w,
+            c,
+            y0,
+            x0,
         };
+        let px = |dy: usize, dx: usize| at.pixel(dy, dx);
         // t = Bᵀ d (combines rows of the patch), column by column.
         for col in 0..4 {
             let (d0, d1, d2, d3) = (px(0, col), px(1, col), px(2, col), px(3, col));
@@ -195,6 +198,32 @@ fn input_transform_body(
             add(&mut v[plane(1) * c..][..c], a1, a2);
             sub(&mut v[plane(2) * c..][..c], a2, a1);
             sub(&mut v[plane(3) * c..][..c], a1, a3);
+        }
+    }
+}
+
+/// The 4×4 input patch of one tile: pixel `(y0 + dy, x0 + dx)` of image `img`, or
+/// zeros outside the image (padding 1).
+struct Patch<'a> {
+    x: &'a [f32],
+    zeros: &'a [f32],
+    img: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    y0: isize,
+    x0: isize,
+}
+
+impl<'a> Patch<'a> {
+    #[inline(always)]
+    fn pixel(&self, dy: usize, dx: usize) -> &'a [f32] {
+        let (yy, xx) = (self.y0 + dy as isize, self.x0 + dx as isize);
+        if yy < 0 || xx < 0 || yy >= self.h as isize || xx >= self.w as isize {
+            self.zeros
+        } else {
+            let (c, w) = (self.c, self.w);
+            &self.x[((self.img * self.h + yy as usize) * w + xx as usize) * c..][..c]
         }
     }
 }
