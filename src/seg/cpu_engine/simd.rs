@@ -76,6 +76,8 @@ fn detect() -> SimdLevel {
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident => $body:ident ($($arg:ident: $ty:ty),* $(,)?)) => {
         $(#[$meta])*
+        // The body's parameters plus the level.
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name(level: $crate::seg::cpu_engine::simd::SimdLevel, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
