@@ -27,7 +27,9 @@ Reports (a) every circle: a strongly connected component of the file graph with
 more than one file, with one cycle path through it and the lines that make each
 of its arrows; (b) every arrow from the core (all of src/ except app/, render/,
 cli/, lib.rs and main.rs) into app, render or cli. Exits 1 if either is found,
-0 otherwise; the last line is a one-line summary. Standard library only.
+0 otherwise; the last line is a one-line summary. A circle that stays within an
+entry of ALLOWED_CIRCLES (below: known, not yet broken) is printed without its
+arrows and does not fail. Standard library only.
 
 Usage: python3 scripts/check_imports.py [--edges] [SRC_DIR]
   --edges  also print every counted arrow (file -> file: line)
@@ -38,6 +40,22 @@ import re
 import sys
 
 EDGE_LAYERS = ("app", "render", "cli")
+
+# Circles not broken yet: one that stays within one of these sets of files is
+# printed but does not fail the check; one that reaches any other file does. Remove
+# an entry (or files from it) as the circle is broken: the list only shrinks.
+ALLOWED_CIRCLES = [
+    # The viewer's AppState is declared in state.rs with fields whose types live in
+    # the feature modules, and each feature module adds its own `impl AppState`;
+    # the Command enum (commands.rs) and the sub-commands it wraps refer to each
+    # other the same way. Breaking it means moving those field and command types
+    # below state.rs, away from the `impl AppState` blocks that use them.
+    {
+        "app/background.rs", "app/commands.rs", "app/edit_guard.rs", "app/edit_state.rs",
+        "app/export.rs", "app/figures.rs", "app/finetune_state.rs", "app/masks.rs",
+        "app/models.rs", "app/segment.rs", "app/state.rs",
+    },
+]
 
 
 # --------------------------------------------------------------------------
@@ -464,9 +482,14 @@ def main(argv):
 
     problems = 0
     circles = [c for c in sccs([s.rel for s in scans], succ) if len(c) > 1]
+    allowed = 0
     for comp in sorted(circles):
-        problems += 1
         path = cycle_through(comp[0], comp, succ)
+        if any(set(comp) <= known for known in ALLOWED_CIRCLES):
+            allowed += 1
+            print(f"allowed circle ({len(comp)} files, see ALLOWED_CIRCLES): " + " -> ".join(path))
+            continue
+        problems += 1
         print(f"circle ({len(comp)} files): " + " -> ".join(path))
         inside = set(comp)
         for (a, b), ev in sorted(edges.items()):
@@ -490,7 +513,8 @@ def main(argv):
 
     print(
         f"check_imports: {len(scans)} files, {len(edges)} arrows, "
-        f"{len(circles)} circle(s), {len(bad)} arrow(s) from the core into app/render/cli"
+        f"{len(circles) - allowed} circle(s) ({allowed} more allowed), "
+        f"{len(bad)} arrow(s) from the core into app/render/cli"
         + (" - FAILED" if problems else " - ok")
     )
     return 1 if problems else 0
