@@ -17,7 +17,7 @@
 
 use super::AnalysisError;
 use super::components::{Components, Connectivity};
-use super::midline::{GAP_SIDE_FRACTION, Profile};
+use super::midline::{GAP_SIDE_FRACTION, Profile, row_x};
 use crate::mask::{BACKGROUND, LEFT_LUNG, LabelMask, RIGHT_LUNG};
 use crate::volume::{Geometry, Volume, Voxels};
 use serde::{Deserialize, Serialize};
@@ -172,13 +172,6 @@ fn check_len(len: usize, geometry: &Geometry) -> Result<(), AnalysisError> {
         });
     }
     Ok(())
-}
-
-/// World x of voxel `i` in row `(j, k)`: `x0 + dx * i`.
-pub(super) fn row_x(geometry: &Geometry, comps: &Components, row: u32) -> (f64, f64) {
-    let (j, k) = comps.row_jk(row);
-    let a = geometry.affine[0];
-    (a[1] * j as f64 + a[2] * k as f64 + a[3], a[0])
 }
 
 /// Which side of the midline each component goes to.

@@ -3,7 +3,6 @@
 //! between two touching ones.
 
 use super::components::Components;
-use super::lungs::row_x;
 use crate::volume::Geometry;
 
 /// A profile valley at most this fraction of the lower neighbouring peak separates
@@ -16,6 +15,13 @@ pub(super) const GAP_SIDE_FRACTION: f64 = 0.1;
 const SEARCH_HALF_WIDTH: f64 = 0.25;
 /// Profile smoothing radius in millimetres.
 const SMOOTH_MM: f64 = 2.0;
+
+/// World x of voxel `i` in row `(j, k)`: `x0 + dx * i`.
+pub(super) fn row_x(geometry: &Geometry, comps: &Components, row: u32) -> (f64, f64) {
+    let (j, k) = comps.row_jk(row);
+    let a = geometry.affine[0];
+    (a[1] * j as f64 + a[2] * k as f64 + a[3], a[0])
+}
 
 /// Lung voxels per x bin.
 pub(super) struct Profile {

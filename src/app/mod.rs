@@ -41,6 +41,7 @@ pub mod series_ui;
 pub mod settings;
 pub mod shortcuts;
 pub mod state;
+pub mod ui_common;
 pub mod view_ui;
 
 pub use commands::Command;

@@ -5,8 +5,8 @@
 use super::commands::Command;
 use super::models::{ModelSource, NO_DEFAULT_MODEL};
 use super::segment::SegCommand;
-use super::segment_ui::{WARN, capitalise};
 use super::state::AppState;
+use super::ui_common::{WARN, capitalise};
 use crate::seg::weights;
 use egui::RichText;
 

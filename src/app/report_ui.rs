@@ -6,8 +6,8 @@ use super::commands::Command;
 use super::export::ExportKind;
 use super::figures::{Figures, FiguresStatus};
 use super::segment::SegCommand;
-use super::segment_ui::{WARN, capitalise};
 use super::state::AppState;
+use super::ui_common::{WARN, capitalise};
 use crate::analysis::{HuFigures, LobeSource, Side, SplitMethod, Zone};
 use egui::{Color32, RichText};
 

@@ -5,11 +5,9 @@
 use super::commands::Command;
 use super::segment::SegCommand;
 use super::state::AppState;
+use super::ui_common::{WARN, capitalise};
 use crate::seg::device::DeviceChoice;
-use egui::{Color32, Key, Modifiers, RichText};
-
-/// Warning colour of notices in the panel.
-pub const WARN: Color32 = Color32::from_rgb(255, 200, 100);
+use egui::{Key, Modifiers, RichText};
 
 /// The panel: segmentation, then the report. Also shows the models window when open.
 pub fn analysis_panel_ui(ui: &mut egui::Ui, state: &mut AppState) {
@@ -185,14 +183,5 @@ fn segmentation_ui(ui: &mut egui::Ui, state: &mut AppState) {
     }
     for c in commands {
         state.apply(Command::Seg(c));
-    }
-}
-
-/// The text with its first letter in upper case.
-pub fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
     }
 }

@@ -4,8 +4,15 @@
 use super::error::NiftiError;
 use super::header::Header;
 use super::limits::try_vec;
-use super::read::Payload;
 use std::path::Path;
+
+/// Voxels as read, before scaling to HU.
+pub(super) enum Payload {
+    /// int16 voxels in native byte order.
+    I16(Vec<i16>),
+    /// Voxel bytes in file byte order.
+    Bytes(Vec<u8>),
+}
 
 /// Inflates the whole stream with libdeflate into the final buffer and shifts the
 /// header out. `Ok(None)` if libdeflate refuses (the caller then streams and

@@ -1,5 +1,6 @@
 //! File input/output: NIfTI-1/NIfTI-2 volumes and label masks, DICOM volumes.
 
+mod budget;
 pub mod dicom;
 pub mod error;
 pub mod header;

@@ -20,7 +20,7 @@
 
 use super::error::NiftiError;
 use super::header::{self, Header, datatype_info};
-use super::inflate::inflate_one_shot;
+use super::inflate::{Payload, inflate_one_shot};
 use super::limits::{check_budget, check_regular_file, try_vec};
 use crate::mask::LabelMask;
 use crate::volume::{Geometry, Volume, VolumeInfo, Voxels};
@@ -30,14 +30,6 @@ use std::path::Path;
 
 /// deflate cannot expand data by more than this factor.
 const MAX_DEFLATE_RATIO: u64 = 1032;
-
-/// Voxels as read, before scaling to HU.
-pub(super) enum Payload {
-    /// int16 voxels in native byte order.
-    I16(Vec<i16>),
-    /// Voxel bytes in file byte order.
-    Bytes(Vec<u8>),
-}
 
 /// Reads the header of a NIfTI file (`.nii` or `.nii.gz`) without its voxels.
 pub fn read_header(path: &Path) -> Result<Header, NiftiError> {

@@ -512,7 +512,7 @@ fn read_index(
         .unwrap_or(u64::MAX);
     // The same absolute read budget as NIfTI (LUNGSCOPE_MAX_READ_BYTES), within
     // this reader's own cap.
-    let limit = MAX_VOXEL_BYTES.min(crate::io::limits::max_read_bytes());
+    let limit = MAX_VOXEL_BYTES.min(crate::io::budget::max_read_bytes());
     if bytes > limit {
         return Err(DicomError::TooLarge {
             dims: dims64,

@@ -3,7 +3,7 @@
 
 use super::DicomError;
 use super::header::{FileHeader, read_header};
-use super::series::{Index, group};
+use super::series::{Index, group, rel};
 use rayon::prelude::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -111,13 +111,6 @@ fn skip_note(what: &str, names: &[String]) -> String {
         names.len(),
         shown.join(", ")
     )
-}
-
-pub(super) fn rel(root: &Path, file: &Path) -> String {
-    file.strip_prefix(root)
-        .unwrap_or(file)
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Files under `dir` (recursively, symbolic links to folders not followed).

@@ -2,10 +2,17 @@
 
 use super::geometry::{self, FrameGeom};
 use super::header::FileHeader;
-use super::scan::rel;
 use super::{DicomError, SeriesChoice, SeriesSummary};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// `file` relative to `root`, as text for messages.
+pub(super) fn rel(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .into_owned()
+}
 
 /// One frame of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
