@@ -13,14 +13,19 @@
 //! 1. No volume yet (neither loaded nor earlier in this batch): the file is the volume.
 //! 2. Opened as a mask explicitly: `io::read_mask(path, Some(grid))`; a file on
 //!    another grid is refused with that function's message.
-//! 3. Same grid as the volume: a mask overlay (`read_mask` with the grid); if its
-//!    values are not labels, it is a volume on the same grid and replaces the current one.
+//! 3. Same grid as the volume: a mask overlay; if its values are not labels
+//!    (`io::not_labels_reason`), it is a volume on the same grid and replaces the
+//!    current one.
 //! 4. Another grid: if its voxels look like labels (integers 0–255, few distinct
 //!    values) it is a mask for another image and is refused with `read_mask`'s
 //!    message (never resampled); otherwise it is a new volume.
+//!
+//! Rules 3 and 4 read the header first, then the voxels once
+//! (`io::mask_from_volume` turns the volume read into the mask without reading the
+//! file again), so a dropped file is never decompressed twice.
 
 use super::jobs::JobContext;
-use crate::io::{self, NiftiError, ReadProgress, SeriesIndex, SeriesSummary};
+use crate::io::{self, ReadProgress, SeriesIndex, SeriesSummary};
 use crate::mask::{self, LabelMask};
 use crate::volume::{Geometry, IntensityStats, Volume, Voxels};
 use std::path::{Path, PathBuf};
@@ -241,25 +246,24 @@ pub fn load_one_with(
         Ok(h) => h,
         Err(e) => return failed(&e),
     };
-    if Geometry::from_affine(header.dims, header.affine).same_grid(grid) {
-        return match io::read_mask(path, Some(grid)) {
-            Ok(m) => mask_item(m, path),
-            Err(NiftiError::NotLabels { .. }) => read_volume(path, progress),
-            Err(e) => failed(&e),
-        };
-    }
+    let same_grid = Geometry::from_affine(header.dims, header.affine).same_grid(grid);
     let integer_unscaled =
         header.slope == 1.0 && header.inter == 0.0 && !matches!(header.datatype, 16 | 64);
-    if !integer_unscaled {
+    if !same_grid && !integer_unscaled {
         return read_volume(path, progress);
     }
-    let volume = match io::read_volume(path) {
+    // The file is read once; whether it is a mask is decided on the voxels in memory.
+    let volume = match io::open_volume(path, None) {
         Ok(v) => v,
         Err(e) => return failed(&e),
     };
-    if looks_like_labels(&volume.voxels) {
-        // A mask drawn on another image: refuse with the reader's message.
-        return match io::read_mask(path, Some(grid)) {
+    if same_grid && io::not_labels_reason(&volume.voxels).is_some() {
+        return volume_item(volume, path);
+    }
+    if same_grid || looks_like_labels(&volume.voxels) {
+        // On the grid: a mask overlay. Off it: a mask drawn on another image,
+        // refused with the reader's message.
+        return match io::mask_from_volume(volume, Some(grid), path) {
             Ok(m) => mask_item(m, path),
             Err(e) => failed(&e),
         };
@@ -363,6 +367,48 @@ mod tests {
         assert!(!looks_like_labels(&Voxels::I16(vec![0, 300])));
         assert!(!looks_like_labels(&Voxels::I16((0..100).collect())));
         assert!(!looks_like_labels(&Voxels::F32(vec![0.0, 1.0])));
+    }
+
+    #[test]
+    fn dropped_files_are_sorted_into_masks_and_volumes() {
+        use crate::volume::geometry::IDENTITY;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let grid = Geometry::from_affine([6, 5, 4], IDENTITY);
+        let other = Geometry::from_affine([6, 5, 3], IDENTITY);
+        let write = |name: &str, g: &Geometry, v: Vec<i16>| {
+            let path = dir.path().join(name);
+            let vol = Volume::new(g.clone(), Voxels::I16(v)).expect("volume");
+            io::write_volume(&path, &vol).expect("write");
+            path
+        };
+        let n = grid.dims.iter().product::<usize>();
+        let m = other.dims.iter().product::<usize>();
+        let labels = |k: usize| (0..k).map(|i| (i % 3) as i16).collect::<Vec<_>>();
+        let ct = |k: usize| (0..k).map(|i| i as i16 * 13 - 1000).collect::<Vec<_>>();
+        let same_mask = write("same_mask.nii.gz", &grid, labels(n));
+        let same_ct = write("same_ct.nii.gz", &grid, ct(n));
+        let other_mask = write("other_mask.nii.gz", &other, labels(m));
+        let other_ct = write("other_ct.nii.gz", &other, ct(m));
+        match load_one(&same_mask, Some(&grid), false) {
+            Loaded::Mask { mask, .. } => {
+                assert_eq!(mask.labels.iter().filter(|&&l| l == 2).count(), n / 3)
+            }
+            _ => panic!("labels on the grid are a mask"),
+        }
+        assert!(matches!(
+            load_one(&same_ct, Some(&grid), false),
+            Loaded::Volume { .. }
+        ));
+        match load_one(&other_mask, Some(&grid), false) {
+            Loaded::Failed { message, .. } => {
+                assert!(message.contains("grid does not match"), "{message}")
+            }
+            _ => panic!("labels on another grid are refused"),
+        }
+        assert!(matches!(
+            load_one(&other_ct, Some(&grid), false),
+            Loaded::Volume { .. }
+        ));
     }
 
     #[test]

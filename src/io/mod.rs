@@ -16,5 +16,5 @@ pub use dicom::{DicomError, ReadProgress, SeriesChoice, SeriesIndex, SeriesSumma
 pub use error::NiftiError;
 pub use header::Header;
 pub use open::{is_dicom_path, open_volume, open_volume_with};
-pub use read::{read_header, read_mask, read_volume};
+pub use read::{mask_from_volume, not_labels_reason, read_header, read_mask, read_volume};
 pub use write::{write_mask, write_volume};

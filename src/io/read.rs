@@ -94,56 +94,80 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
 pub fn read_mask(path: &Path, grid: Option<&Geometry>) -> Result<LabelMask, NiftiError> {
     let (hdr, payload) = read_raw(path)?;
     let geometry = Geometry::from_affine(hdr.dims, hdr.affine);
-    if let Some(grid) = grid
-        && !geometry.same_grid(grid)
-    {
-        let detail = if geometry.dims == grid.dims {
-            format!(
-                " (same dims but the affines differ: mask {} {:?} mm, volume {} {:?} mm)",
-                geometry.orientation_string(),
-                round3(geometry.spacing),
-                grid.orientation_string(),
-                round3(grid.spacing)
-            )
-        } else {
-            String::new()
-        };
-        return Err(NiftiError::GridMismatch {
-            mask_dims: geometry.dims,
-            volume_dims: grid.dims,
-            detail,
-            path: path.to_path_buf(),
-        });
-    }
+    check_grid(&geometry, grid, path)?;
     let mut warnings = Vec::new();
     let voxels = to_voxels(&hdr, payload, &mut warnings, path)?;
-    let not_labels = |reason: String| NiftiError::NotLabels {
-        reason,
-        path: path.to_path_buf(),
-    };
-    let labels: Vec<u8> = match voxels {
+    labels_from(geometry, voxels, path)
+}
+
+/// The label mask of a volume already read from `path` with [`read_volume`]: the
+/// same checks and errors as [`read_mask`], without reading the file again (the
+/// viewer reads a dropped file once and then decides whether it is a mask).
+pub fn mask_from_volume(
+    volume: Volume,
+    grid: Option<&Geometry>,
+    path: &Path,
+) -> Result<LabelMask, NiftiError> {
+    check_grid(&volume.geometry, grid, path)?;
+    labels_from(volume.geometry, volume.voxels, path)
+}
+
+/// Why `voxels` are not a label map (values must be integers in 0..=255), or
+/// `None` when they are.
+pub fn not_labels_reason(voxels: &Voxels) -> Option<String> {
+    match voxels {
         Voxels::I16(v) => {
             let (lo, hi) = v
                 .iter()
                 .fold((i16::MAX, i16::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-            if lo < 0 || hi > 255 {
-                return Err(not_labels(format!(
-                    "values {lo}..{hi} are outside the label range 0..255"
-                )));
-            }
-            v.into_iter().map(|x| x as u8).collect()
+            (lo < 0 || hi > 255)
+                .then(|| format!("values {lo}..{hi} are outside the label range 0..255"))
         }
-        Voxels::F32(v) => {
-            if let Some(x) = v
-                .iter()
-                .find(|x| x.fract() != 0.0 || **x < 0.0 || **x > 255.0)
-            {
-                return Err(not_labels(format!(
-                    "value {x} is not an integer label in 0..255 (a probability map?)"
-                )));
-            }
-            v.into_iter().map(|x| x as u8).collect()
-        }
+        Voxels::F32(v) => v
+            .iter()
+            .find(|x| x.fract() != 0.0 || **x < 0.0 || **x > 255.0)
+            .map(|x| format!("value {x} is not an integer label in 0..255 (a probability map?)")),
+    }
+}
+
+/// `geometry` must be `grid` exactly (no silent resampling).
+fn check_grid(geometry: &Geometry, grid: Option<&Geometry>, path: &Path) -> Result<(), NiftiError> {
+    let Some(grid) = grid else {
+        return Ok(());
+    };
+    if geometry.same_grid(grid) {
+        return Ok(());
+    }
+    let detail = if geometry.dims == grid.dims {
+        format!(
+            " (same dims but the affines differ: mask {} {:?} mm, volume {} {:?} mm)",
+            geometry.orientation_string(),
+            round3(geometry.spacing),
+            grid.orientation_string(),
+            round3(grid.spacing)
+        )
+    } else {
+        String::new()
+    };
+    Err(NiftiError::GridMismatch {
+        mask_dims: geometry.dims,
+        volume_dims: grid.dims,
+        detail,
+        path: path.to_path_buf(),
+    })
+}
+
+fn labels_from(geometry: Geometry, voxels: Voxels, path: &Path) -> Result<LabelMask, NiftiError> {
+    let not_labels = |reason: String| NiftiError::NotLabels {
+        reason,
+        path: path.to_path_buf(),
+    };
+    if let Some(reason) = not_labels_reason(&voxels) {
+        return Err(not_labels(reason));
+    }
+    let labels: Vec<u8> = match voxels {
+        Voxels::I16(v) => v.into_iter().map(|x| x as u8).collect(),
+        Voxels::F32(v) => v.into_iter().map(|x| x as u8).collect(),
     };
     LabelMask::new(geometry, labels).map_err(|e| not_labels(e.to_string()))
 }
