@@ -1,6 +1,6 @@
 //! Everything the user can do, as data, and how it changes the state.
 
-use super::masks::GpuUpdate;
+use super::gpu_update::GpuUpdate;
 use super::settings::Layout;
 use super::state::{AppState, view_index};
 use crate::render::{ScreenRect, ZoomPan};

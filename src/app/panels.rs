@@ -1,8 +1,9 @@
 //! Menu bar, notices, status bar, side panel and the information cell.
 
 use super::commands::Command;
+use super::notice::NoticeKind;
 use super::settings::Layout;
-use super::state::{AppState, NoticeKind};
+use super::state::AppState;
 use crate::volume::View;
 use crate::windowing::WindowLevel;
 use egui::{Color32, RichText};

@@ -3,11 +3,11 @@
 //! it (see `background`), mask layers live in it (see `masks`), and tests drive it
 //! directly.
 
-use super::background::QueuedLoad;
+use super::gpu_update::GpuUpdate;
 use super::jobs::{Job, Waker};
 use super::layers::MaskLayer;
-use super::loading::{Loaded, SeriesPrompt, file_name};
-use super::masks::GpuUpdate;
+use super::loading::{Loaded, QueuedLoad, SeriesPrompt};
+use super::notice::{Notice, NoticeKind};
 use super::settings::{Layout, Settings};
 use crate::mask::LabelMask;
 use crate::render::{DisplayParams, ZoomPan};
@@ -28,37 +28,6 @@ pub struct VolumeEntry {
     pub path: Option<PathBuf>,
     /// Display name.
     pub name: String,
-}
-
-/// How serious a notice is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    /// Something failed; the current data is unchanged.
-    Error,
-    /// For information.
-    Info,
-}
-
-/// A message shown to the user until dismissed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    /// Error or info.
-    pub kind: NoticeKind,
-    /// The text (names the file where one is involved).
-    pub text: String,
-    /// The file concerned, if any.
-    pub path: Option<PathBuf>,
-}
-
-impl Notice {
-    /// The text with the file's full path shortened to its name (the full
-    /// text is shown on hover).
-    pub fn short_text(&self) -> String {
-        match &self.path {
-            Some(p) => self.text.replace(&p.display().to_string(), &file_name(p)),
-            None => self.text.clone(),
-        }
-    }
 }
 
 /// What lies under the mouse pointer.
