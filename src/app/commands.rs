@@ -2,7 +2,8 @@
 
 use super::gpu_update::GpuUpdate;
 use super::settings::Layout;
-use super::state::{AppState, view_index};
+use super::state::AppState;
+use super::views::view_index;
 use crate::render::{ScreenRect, ZoomPan};
 use crate::volume::View;
 use crate::windowing::WindowLevel;

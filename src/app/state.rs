@@ -84,7 +84,7 @@ pub struct AppState {
     pub layers: Vec<MaskLayer>,
     /// Crosshair position (storage voxel); each view shows the slice through it.
     pub cursor: [usize; 3],
-    /// Zoom/pan per view (indexed by [`view_index`]).
+    /// Zoom/pan per view (indexed by [`view_index`](super::views::view_index)).
     pub zoom_pan: [ZoomPan; 3],
     /// Window/level.
     pub window: WindowLevel,
@@ -113,15 +113,6 @@ pub struct AppState {
     pub(super) series_prompt: Option<SeriesPrompt>,
     pub(super) gpu_pending: Vec<GpuUpdate>,
     pub(super) waker: Waker,
-}
-
-/// Index of a view in per-view arrays.
-pub fn view_index(view: View) -> usize {
-    match view {
-        View::Axial => 0,
-        View::Coronal => 1,
-        View::Sagittal => 2,
-    }
 }
 
 impl AppState {
