@@ -25,6 +25,7 @@ pub mod edit_ui;
 pub mod editing;
 pub mod export;
 pub mod figures;
+pub mod fine_tuning;
 pub mod finetune_state;
 pub mod finetune_ui;
 pub mod gpu_sync;
