@@ -13,6 +13,7 @@
 //!
 //! [`LungscopeApp`] ties them to eframe and to the GPU renderer.
 
+pub mod apply;
 pub mod background;
 pub mod bench;
 pub mod commands;
