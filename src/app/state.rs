@@ -1,7 +1,12 @@
 //! The viewer's state. No egui types: the UI turns input into
-//! [`Command`](super::commands::Command)s (see `commands`), background jobs feed
-//! it (see `background`), mask layers live in it (see `masks`), and tests drive it
-//! directly.
+//! [`Command`](super::commands::Command)s (see `commands`, applied by `apply`),
+//! background jobs feed it (see `background`), mask layers live in it (see
+//! `masks`), and tests drive it directly.
+//!
+//! The types of its fields come from data modules below this one (`edit_state`,
+//! `finetune_state`, `segment`, `loading`, `notice`, `gpu_update`, ...); the
+//! feature modules above it (`editing`, `saving`, `fine_tuning`, `segmenting`,
+//! `measuring`, `exporting`, ...) add their own `impl AppState`.
 
 use super::gpu_update::GpuUpdate;
 use super::jobs::{Job, Waker};
