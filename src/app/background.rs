@@ -3,20 +3,11 @@
 //! `Command::ChooseSeries` / `Command::CancelSeriesChoice`).
 
 use super::jobs::{Job, JobStatus};
-use super::loading::{ChosenSeries, LoadRequest, Loaded, SeriesPrompt, file_name, load_files};
+use super::loading::{
+    ChosenSeries, LoadRequest, Loaded, QueuedLoad, SeriesPrompt, file_name, load_files,
+};
 use super::state::{AppState, VolumeEntry};
 use std::path::PathBuf;
-
-/// A load waiting for the running one to finish.
-#[derive(Debug)]
-pub struct QueuedLoad {
-    /// Files in order.
-    paths: Vec<PathBuf>,
-    /// Every file is a mask.
-    as_masks: bool,
-    /// A series picked in the chooser, read before `paths`.
-    series: Option<ChosenSeries>,
-}
 
 impl AppState {
     /// True while files are being loaded.

@@ -346,7 +346,7 @@ pub fn view_input_ui(
     mapping: &ViewMapping,
     response: &egui::Response,
 ) -> bool {
-    state.edit.mappings[super::state::view_index(view)] = Some(*mapping);
+    state.edit.mappings[super::views::view_index(view)] = Some(*mapping);
     let tool = state.edit.tool;
     if !tool.edits_on_click() {
         return false;

@@ -2,8 +2,8 @@
 //! frames so that no frame stalls: each frame writes at most [`FRAME_BUDGET`]
 //! bytes (a new volume slab by slab, then mask boxes slice-slab by slice-slab).
 
+use super::gpu_update::GpuUpdate;
 use super::layers::extract_region;
-use super::masks::GpuUpdate;
 use super::state::AppState;
 use crate::render::SliceRenderer;
 use crate::render::renderer::{UPLOAD_CHUNK_BYTES, slab_depth};

@@ -72,6 +72,17 @@ pub struct SeriesPrompt {
     pub rest: Vec<PathBuf>,
 }
 
+/// A load waiting for the running one to finish (the state's queue of loads).
+#[derive(Debug)]
+pub struct QueuedLoad {
+    /// Files in order.
+    pub(super) paths: Vec<PathBuf>,
+    /// Every file is a mask.
+    pub(super) as_masks: bool,
+    /// A series picked in the chooser, read before `paths`.
+    pub(super) series: Option<ChosenSeries>,
+}
+
 /// One result of a load job, streamed to the UI as soon as it is ready.
 #[derive(Debug)]
 pub enum Loaded {

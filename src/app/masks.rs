@@ -1,23 +1,13 @@
 //! Mask layers of the state: adding, region writes (streamed segmentation,
 //! editing), the composite and the GPU updates it causes.
 
+use super::gpu_update::GpuUpdate;
 use super::layers::{MaskLayer, composite_region, extract_region};
 use super::state::{AppState, StateError};
 use crate::mask::LabelMask;
 use crate::render::LabelColors;
 use crate::volume::Region;
 use std::path::PathBuf;
-
-/// A change the GPU has to catch up with, applied by the UI shell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GpuUpdate {
-    /// Upload the volume (once per load); the mask texture starts empty.
-    Volume,
-    /// Upload this box of the composite mask.
-    Mask(Region),
-    /// Upload the label colour table.
-    Colors,
-}
 
 impl AppState {
     /// The composite label map the overlay shows.

@@ -1,18 +1,33 @@
 //! The desktop application: state, UI and background jobs.
 //!
 //! - [`state`]: [`AppState`] (no egui types); [`commands`]: the [`Command`]s
-//!   that change it; [`masks`]: its overlay layers; [`background`]: its loading.
+//!   that change it, applied by [`apply`]; [`masks`]: its overlay layers;
+//!   [`background`]: its loading; [`notice`]: its messages for the user;
+//!   [`gpu_update`]: what the GPU has to catch up with ([`gpu_sync`] does).
 //! - [`jobs`]: background work with progress, cancel and streamed results.
 //! - [`loading`]: what a dropped/opened file is, read off the UI thread;
 //!   [`series_ui`]: the chooser shown when a DICOM input holds several series.
 //! - [`layers`]: mask layers and the composite the GPU shows.
-//! - [`settings`]: what persists between runs.
+//! - [`settings`]: what persists between runs; [`views`]: per-view arrays.
 //! - [`view_ui`], [`panels`], [`shortcuts`]: the egui side (`*_ui` functions).
 //! - [`edit_state`], [`edit_guard`], [`edit_ui`]: mask editing, saving and the
-//!   unsaved-edits question; [`finetune_state`], [`finetune_ui`]: in-app fine-tuning.
+//!   unsaved-edits question, carried out by [`editing`] and [`saving`];
+//!   [`finetune_state`], [`finetune_ui`]: in-app fine-tuning, run by
+//!   [`fine_tuning`]; [`segment`], [`figures`], [`export`]: segmentation, the
+//!   report panel's figures and exports, run by [`segmenting`], [`measuring`] and
+//!   [`exporting`].
+//!
+//! Imports point down these layers (or within one), never up: the data (the
+//! feature modules' types, [`commands`], and the small modules above); [`state`]
+//! (the [`AppState`] struct, whose fields are those types); the modules that add
+//! an `impl AppState` ([`apply`], [`background`], [`masks`], [`editing`], [`saving`],
+//! [`fine_tuning`], [`segmenting`], [`measuring`], [`exporting`]), which import
+//! the state and the data but not each other (their calls go through `self`); the
+//! egui side.
 //!
 //! [`LungscopeApp`] ties them to eframe and to the GPU renderer.
 
+pub mod apply;
 pub mod background;
 pub mod bench;
 pub mod commands;
@@ -22,34 +37,44 @@ pub mod edit_guard;
 pub mod edit_state;
 pub mod edit_tool;
 pub mod edit_ui;
+pub mod editing;
 pub mod export;
+pub mod exporting;
 pub mod figures;
+pub mod fine_tuning;
 pub mod finetune_state;
 pub mod finetune_ui;
 pub mod gpu_sync;
+pub mod gpu_update;
 pub mod jobs;
 pub mod layers;
 pub mod loading;
 pub mod masks;
+pub mod measuring;
 pub mod models;
 pub mod models_ui;
+pub mod notice;
 pub mod panels;
 pub mod report_ui;
+pub mod saving;
 pub mod segment;
 pub mod segment_ui;
+pub mod segmenting;
 pub mod series_ui;
 pub mod settings;
 pub mod shortcuts;
 pub mod state;
 pub mod ui_common;
 pub mod view_ui;
+pub mod views;
 
 pub use commands::Command;
+pub use gpu_update::GpuUpdate;
 pub use jobs::{Job, JobContext, JobStatus};
 pub use layers::MaskLayer;
-pub use masks::GpuUpdate;
+pub use notice::{Notice, NoticeKind};
 pub use settings::{Layout, Settings};
-pub use state::{AppState, Notice, NoticeKind};
+pub use state::AppState;
 
 use crate::render::{SliceRenderer, UploadStats};
 use crate::volume::View;

@@ -8,7 +8,7 @@
 
 use super::compute::{SharedGpu, resolve_device};
 use super::jobs::{Job, JobStatus, Waker};
-use super::state::NoticeKind;
+use super::notice::NoticeKind;
 use crate::seg::SegError;
 use crate::seg::device::{BackendKind, DeviceChoice, SelectedDevice, cpu_device};
 use crate::seg::versions::{Active, ModelStore, VersionInfo};

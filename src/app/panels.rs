@@ -1,8 +1,9 @@
 //! Menu bar, notices, status bar, side panel and the information cell.
 
 use super::commands::Command;
+use super::notice::NoticeKind;
 use super::settings::Layout;
-use super::state::{AppState, NoticeKind};
+use super::state::AppState;
 use crate::volume::View;
 use crate::windowing::WindowLevel;
 use egui::{Color32, RichText};
@@ -171,7 +172,7 @@ pub fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) {
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let zoom_view = state.hover.map_or(state.active_view, |h| h.view);
-            let zoom = state.zoom_pan[super::state::view_index(zoom_view)].zoom;
+            let zoom = state.zoom_pan[super::views::view_index(zoom_view)].zoom;
             ui.label(format!(
                 "W {:.0}  L {:.0} · zoom {zoom:.2}×",
                 state.window.width, state.window.level

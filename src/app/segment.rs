@@ -1,31 +1,22 @@
-//! Segmentation in the viewer (state side, no egui): the [`SegCommand`]s, the
-//! running [`SegJob`] filling a preview layer slice by slice (the visible axial
-//! slice first), and the final label map that replaces the previews and becomes the
-//! editable segmentation layer. Also the mask revision counter that tells the
-//! report panel (and anything else) that the shown masks changed.
+//! The segmentation part of the viewer's state, without egui types: the
+//! [`SegCommand`]s, the [`SegTools`] (the model manager, live report figures,
+//! exports), the running segmentation and the last [`SegResult`]. `segmenting`
+//! runs them: a [`SegJob`] fills a preview layer slice by slice (the visible axial
+//! slice first), and the final label map replaces the previews and becomes the
+//! editable segmentation layer.
 
-use super::dialog::{FileDialog, Pick};
-use super::export::{ExportKind, Exports};
+use super::export::Exports;
 use super::figures::LiveFigures;
-use super::jobs::{Job, JobStatus};
+use super::jobs::Job;
 use super::models::ModelManager;
-use super::state::{AppState, NoticeKind};
-use crate::mask::LabelMask;
-use crate::seg::SegError;
 use crate::seg::device::DeviceChoice;
-use crate::seg::infer::{InferOptions, SliceOrder};
-use crate::seg::job::{SegEvent, SegJob};
+use crate::seg::job::SegJob;
 use crate::seg::postprocess::PostprocessConfig;
 use crate::seg::stamp::ModelStamp;
-use crate::volume::{View, Volume};
+use crate::volume::Volume;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Slices per network call in the viewer on a GPU. On the CPU one slice per call
-/// is as fast (the CPU engine gains nothing from batches) and shows the first
-/// slices sooner: a batch's labels arrive once the next batch is submitted.
-pub const GUI_BATCH: usize = 4;
 
 /// What the user can do with segmentation, models, the report and exports.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,17 +69,20 @@ pub struct SegResult {
 }
 
 /// A segmentation in progress.
-struct SegRun {
-    job: SegJob,
-    volume: Arc<Volume>,
-    preview: String,
-    hidden_previous: Option<String>,
-    done: usize,
-    total: usize,
-    started: Instant,
-    weights_sha256: String,
-    post: PostprocessConfig,
-    device: String,
+pub(super) struct SegRun {
+    pub(super) job: SegJob,
+    /// The volume segmented (a run for another volume is dropped).
+    pub(super) volume: Arc<Volume>,
+    /// Name of the preview layer.
+    pub(super) preview: String,
+    /// The previous result layer, hidden while this one runs.
+    pub(super) hidden_previous: Option<String>,
+    pub(super) done: usize,
+    pub(super) total: usize,
+    pub(super) started: Instant,
+    pub(super) weights_sha256: String,
+    pub(super) post: PostprocessConfig,
+    pub(super) device: String,
 }
 
 /// Segmentation, models, live figures and exports of the viewer.
@@ -103,10 +97,11 @@ pub struct SegTools {
     pub figures: LiveFigures,
     /// Mask and report exports.
     pub exports: Exports,
-    run: Option<SegRun>,
-    result: Option<SegResult>,
-    model_dialog: Option<Job<Vec<PathBuf>>>,
-    runs: u64,
+    pub(super) run: Option<SegRun>,
+    pub(super) result: Option<SegResult>,
+    pub(super) model_dialog: Option<Job<Vec<PathBuf>>>,
+    /// Segmentations started (numbers the preview layers).
+    pub(super) runs: u64,
 }
 
 impl SegTools {
@@ -128,351 +123,5 @@ impl SegTools {
     /// The last segmentation placed in the layers.
     pub fn result(&self) -> Option<&SegResult> {
         self.result.as_ref()
-    }
-}
-
-impl AppState {
-    /// Counts changes of the shown masks: every layer write, added, removed, shown
-    /// or hidden layer bumps it (through the composite). Editing code that changes
-    /// `layers[..].mask` directly calls [`Self::mask_changed`].
-    pub fn mask_revision(&self) -> u64 {
-        self.mask_revision
-    }
-
-    /// Signals that a mask changed outside the layer API (the report re-measures).
-    pub fn mask_changed(&mut self) {
-        self.mask_revision = self.mask_revision.wrapping_add(1);
-    }
-
-    /// Index of the segmentation result layer (the editable label map), if any.
-    pub fn segmentation_layer(&self) -> Option<usize> {
-        let name = &self.seg.result.as_ref()?.layer_name;
-        self.layers.iter().position(|l| &l.name == name)
-    }
-
-    /// True while a segmentation runs.
-    pub fn is_segmenting(&self) -> bool {
-        self.seg.run.is_some()
-    }
-
-    /// The running segmentation: slices done, total, seconds.
-    pub fn segmentation_progress(&self) -> Option<(usize, usize, f32)> {
-        self.seg
-            .run
-            .as_ref()
-            .map(|r| (r.done, r.total, r.started.elapsed().as_secs_f32()))
-    }
-
-    /// True while segmentation, model loading, measuring or an export runs.
-    pub fn seg_busy(&self) -> bool {
-        self.seg.run.is_some()
-            || self.seg.models.is_loading()
-            || self.seg.models.is_listing()
-            || self.figures_pending()
-            || self.seg.exports.is_busy()
-            || self.seg.model_dialog.is_some()
-    }
-
-    /// Why Segment cannot run now (None when it can).
-    pub fn segment_block_reason(&self) -> Option<String> {
-        if self.volume.is_none() {
-            return Some("open a CT volume first".into());
-        }
-        if self.seg.run.is_some() {
-            return Some("a segmentation is running".into());
-        }
-        self.seg.models.unavailable_reason()
-    }
-
-    /// Applies one segmentation / model / export command.
-    pub fn apply_seg(&mut self, command: SegCommand) {
-        let waker = self.waker();
-        match command {
-            SegCommand::Segment => self.start_segmentation(),
-            SegCommand::Cancel => {
-                if let Some(run) = &self.seg.run {
-                    run.job.cancel();
-                }
-            }
-            SegCommand::SetDevice(choice) => {
-                self.settings.seg_device = choice;
-                self.seg.models.set_device(choice, &waker);
-            }
-            SegCommand::SetThreshold(t) => {
-                if t > 0.0 && t < 1.0 {
-                    self.seg.threshold = t;
-                }
-            }
-            SegCommand::UseDefaultModel => {
-                if let Err(e) = self.seg.models.use_default(&waker) {
-                    self.push_error(format!("cannot switch to the default model: {e}"));
-                }
-            }
-            SegCommand::UseVersion(id) => {
-                if let Err(e) = self.seg.models.use_version(&id, &waker) {
-                    self.push_error(format!("cannot switch to model version {id}: {e}"));
-                }
-            }
-            SegCommand::LoadModelFile(path) => self.seg.models.use_file(path, &waker),
-            SegCommand::OpenModelDialog => {
-                if self.seg.model_dialog.is_none() {
-                    let dir = self.settings.last_dir.clone();
-                    let dialog = FileDialog::new("Open a lungscope model", Pick::File)
-                        .filter("lungscope model", &["lsm"])
-                        .filter("All files", &["*"])
-                        .directory(dir);
-                    self.seg.model_dialog = Some(dialog.spawn(waker));
-                }
-            }
-            SegCommand::RefreshVersions => self.seg.models.refresh_versions(&waker),
-            SegCommand::ShowModels(show) => {
-                self.seg.show_models = show;
-                if show {
-                    self.seg.models.refresh_versions(&waker);
-                }
-            }
-            SegCommand::ExportMask(path) => self.start_export(ExportKind::Mask, path),
-            SegCommand::ExportReport(path) => self.start_export(ExportKind::Report, path),
-            SegCommand::ExportMaskDialog => self.open_export_dialog(ExportKind::Mask),
-            SegCommand::ExportReportDialog => self.open_export_dialog(ExportKind::Report),
-        }
-    }
-
-    fn start_segmentation(&mut self) {
-        if let Some(reason) = self.segment_block_reason() {
-            self.push_error(format!("cannot segment: {reason}"));
-            return;
-        }
-        let (Some(entry), Some(active)) = (self.volume.clone(), self.seg.models.active().cloned())
-        else {
-            return;
-        };
-        self.seg.runs += 1;
-        let preview = format!("Segmentation #{} (running)", self.seg.runs);
-        let hidden_previous = self.segmentation_layer().and_then(|i| {
-            let layer = &self.layers[i];
-            layer.visible.then(|| layer.name.clone())
-        });
-        if let Some(i) = self.segmentation_layer() {
-            self.apply(super::Command::SetLayerVisible(i, false));
-        }
-        if let Err(e) = self.add_empty_layer(preview.clone()) {
-            self.push_error(format!("cannot segment: {e}"));
-            return;
-        }
-        let total = entry.volume.slice_count(View::Axial);
-        let post = PostprocessConfig {
-            threshold: self.seg.threshold,
-            ..PostprocessConfig::default()
-        };
-        let batch = match active.device.kind {
-            crate::seg::device::BackendKind::Cpu => 1,
-            _ => GUI_BATCH,
-        };
-        let options = InferOptions {
-            batch,
-            post,
-            order: SliceOrder::OutwardFrom(self.slice_index(View::Axial)),
-            ..InferOptions::default()
-        };
-        let waker = self.waker();
-        let job = SegJob::spawn(
-            Arc::clone(&active.model),
-            active.device.device.clone(),
-            Arc::clone(&entry.volume),
-            options,
-            move || waker(),
-        );
-        self.seg.run = Some(SegRun {
-            job,
-            volume: entry.volume,
-            preview,
-            hidden_previous,
-            done: 0,
-            total,
-            started: Instant::now(),
-            weights_sha256: active.model.weights_sha256.clone(),
-            post,
-            device: active.device.description.clone(),
-        });
-    }
-
-    /// Takes the news of segmentation, model, figures and export jobs. Called once
-    /// per frame from `poll_jobs`.
-    pub fn poll_seg_jobs(&mut self) {
-        let waker = self.waker();
-        self.seg.models.start(&waker);
-        for (kind, text) in self.seg.models.poll() {
-            match kind {
-                NoticeKind::Error => self.push_error(text),
-                NoticeKind::Info => {}
-            }
-        }
-        self.poll_model_dialog();
-        self.poll_segmentation();
-        self.poll_figures();
-        self.poll_exports();
-    }
-
-    fn poll_model_dialog(&mut self) {
-        let Some(job) = &mut self.seg.model_dialog else {
-            return;
-        };
-        match job.poll() {
-            JobStatus::Running => {}
-            JobStatus::Done(picked) => {
-                self.seg.model_dialog = None;
-                if let Some(path) = picked.into_iter().next() {
-                    self.apply_seg(SegCommand::LoadModelFile(path));
-                }
-            }
-            JobStatus::Cancelled => self.seg.model_dialog = None,
-            JobStatus::Failed(e) => {
-                self.seg.model_dialog = None;
-                self.push_error(format!("file dialog failed: {e}"));
-            }
-        }
-    }
-
-    fn poll_segmentation(&mut self) {
-        let Some(run) = &self.seg.run else {
-            return;
-        };
-        let same_volume = self
-            .volume
-            .as_ref()
-            .is_some_and(|v| Arc::ptr_eq(&v.volume, &run.volume));
-        if !same_volume {
-            // Another volume (or none) is shown: its layers are not ours.
-            run.job.cancel();
-            self.seg.run = None;
-            return;
-        }
-        // Once the job has ended, its last event is `Finished` (a panic included).
-        let events = run.job.poll();
-        let preview = run.preview.clone();
-        let mut finished = None;
-        for event in events {
-            match event {
-                SegEvent::Slice {
-                    done,
-                    total,
-                    region,
-                    labels,
-                    ..
-                } => {
-                    if let Some(run) = &mut self.seg.run {
-                        run.done = done;
-                        run.total = total;
-                    }
-                    if let Some(layer) = self.layers.iter().position(|l| l.name == preview) {
-                        // Cannot fail: the job segments this very volume, so its
-                        // boxes lie on this grid.
-                        let _ = self.write_layer_region(layer, region, &labels);
-                    }
-                }
-                SegEvent::Finished(result) => finished = Some(result.map(|b| *b)),
-            }
-        }
-        if let Some(result) = finished {
-            self.finish_segmentation(result);
-        }
-    }
-
-    /// A new segmentation replaces what an edit session started from. Without
-    /// unsaved edits the session ends, so the next stroke edits the new result;
-    /// with unsaved edits the edited layer is kept (hidden) and nothing is lost.
-    fn settle_edit_session_after_segmentation(&mut self) {
-        let Some(i) = self.edit_layer() else {
-            return;
-        };
-        if self.edit.is_modified() {
-            self.layers[i].visible = false;
-            self.push_info(format!(
-                "Your unsaved edits stay in the hidden layer \"{}\": show it to go on editing it, \
-                 or remove it to edit the new segmentation",
-                self.layers[i].name
-            ));
-        } else {
-            self.layers.remove(i);
-            self.check_edit_session();
-        }
-    }
-
-    fn finish_segmentation(
-        &mut self,
-        result: Result<crate::seg::infer::ModelSegmentation, SegError>,
-    ) {
-        let Some(run) = self.seg.run.take() else {
-            return;
-        };
-        let preview = self.layers.iter().position(|l| l.name == run.preview);
-        let restore_previous = |state: &mut AppState| {
-            if let Some(name) = &run.hidden_previous
-                && let Some(i) = state.layers.iter().position(|l| &l.name == name)
-            {
-                state.apply(super::Command::SetLayerVisible(i, true));
-            }
-        };
-        let seg = match result {
-            Ok(seg) => seg,
-            Err(e) => {
-                if let Some(i) = preview {
-                    self.apply(super::Command::RemoveLayer(i));
-                }
-                restore_previous(self);
-                match e {
-                    SegError::Cancelled => {
-                        self.push_info("Segmentation cancelled; the previous mask is unchanged")
-                    }
-                    e => self.push_error(format!("segmentation failed: {e}")),
-                }
-                return;
-            }
-        };
-        let stamp = ModelStamp::of(&seg, &run.weights_sha256, &run.post);
-        let name = format!("Segmentation ({})", seg.model_id);
-        let old: Vec<usize> = self
-            .layers
-            .iter()
-            .enumerate()
-            .filter(|(i, l)| {
-                Some(*i) != preview
-                    && (l.name == name
-                        || self
-                            .seg
-                            .result
-                            .as_ref()
-                            .is_some_and(|r| r.layer_name == l.name))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let mask: LabelMask = seg.mask;
-        match preview {
-            Some(i) => {
-                self.layers[i].name = name.clone();
-                self.layers[i].mask = mask;
-                self.layers[i].visible = true;
-            }
-            None => {
-                if let Err(e) = self.add_layer(name.clone(), None, mask) {
-                    self.push_error(format!("cannot show the segmentation: {e}"));
-                    return;
-                }
-            }
-        }
-        for i in old.into_iter().rev() {
-            self.layers.remove(i);
-        }
-        self.settle_edit_session_after_segmentation();
-        self.recomposite_all();
-        self.seg.result = Some(SegResult {
-            layer_name: name,
-            stamp,
-            revision: self.mask_revision,
-            elapsed_s: seg.elapsed_s,
-            device: run.device,
-            physics: seg.cleanup.physics.note.clone(),
-        });
     }
 }

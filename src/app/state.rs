@@ -1,13 +1,18 @@
 //! The viewer's state. No egui types: the UI turns input into
-//! [`Command`](super::commands::Command)s (see `commands`), background jobs feed
-//! it (see `background`), mask layers live in it (see `masks`), and tests drive it
-//! directly.
+//! [`Command`](super::commands::Command)s (see `commands`, applied by `apply`),
+//! background jobs feed it (see `background`), mask layers live in it (see
+//! `masks`), and tests drive it directly.
+//!
+//! The types of its fields come from data modules below this one (`edit_state`,
+//! `finetune_state`, `segment`, `loading`, `notice`, `gpu_update`, ...); the
+//! feature modules above it (`editing`, `saving`, `fine_tuning`, `segmenting`,
+//! `measuring`, `exporting`, ...) add their own `impl AppState`.
 
-use super::background::QueuedLoad;
+use super::gpu_update::GpuUpdate;
 use super::jobs::{Job, Waker};
 use super::layers::MaskLayer;
-use super::loading::{Loaded, SeriesPrompt, file_name};
-use super::masks::GpuUpdate;
+use super::loading::{Loaded, QueuedLoad, SeriesPrompt};
+use super::notice::{Notice, NoticeKind};
 use super::settings::{Layout, Settings};
 use crate::mask::LabelMask;
 use crate::render::{DisplayParams, ZoomPan};
@@ -28,37 +33,6 @@ pub struct VolumeEntry {
     pub path: Option<PathBuf>,
     /// Display name.
     pub name: String,
-}
-
-/// How serious a notice is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    /// Something failed; the current data is unchanged.
-    Error,
-    /// For information.
-    Info,
-}
-
-/// A message shown to the user until dismissed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    /// Error or info.
-    pub kind: NoticeKind,
-    /// The text (names the file where one is involved).
-    pub text: String,
-    /// The file concerned, if any.
-    pub path: Option<PathBuf>,
-}
-
-impl Notice {
-    /// The text with the file's full path shortened to its name (the full
-    /// text is shown on hover).
-    pub fn short_text(&self) -> String {
-        match &self.path {
-            Some(p) => self.text.replace(&p.display().to_string(), &file_name(p)),
-            None => self.text.clone(),
-        }
-    }
 }
 
 /// What lies under the mouse pointer.
@@ -115,7 +89,7 @@ pub struct AppState {
     pub layers: Vec<MaskLayer>,
     /// Crosshair position (storage voxel); each view shows the slice through it.
     pub cursor: [usize; 3],
-    /// Zoom/pan per view (indexed by [`view_index`]).
+    /// Zoom/pan per view (indexed by [`view_index`](super::views::view_index)).
     pub zoom_pan: [ZoomPan; 3],
     /// Window/level.
     pub window: WindowLevel,
@@ -144,15 +118,6 @@ pub struct AppState {
     pub(super) series_prompt: Option<SeriesPrompt>,
     pub(super) gpu_pending: Vec<GpuUpdate>,
     pub(super) waker: Waker,
-}
-
-/// Index of a view in per-view arrays.
-pub fn view_index(view: View) -> usize {
-    match view {
-        View::Axial => 0,
-        View::Coronal => 1,
-        View::Sagittal => 2,
-    }
 }
 
 impl AppState {

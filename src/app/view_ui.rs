@@ -31,7 +31,7 @@ pub fn view_color(view: View) -> Color32 {
 
 /// Renderer slot of a view (each view drawn in a frame needs its own).
 pub fn view_slot(view: View) -> usize {
-    super::state::view_index(view)
+    super::views::view_index(view)
 }
 
 /// Whether views can draw.
@@ -99,7 +99,7 @@ pub fn slice_view_ui(
         return false;
     }
     let screen_rect = to_screen_rect(rect);
-    let zi = super::state::view_index(view);
+    let zi = super::views::view_index(view);
 
     // Interaction first, so this frame draws the result.
     let hover_pos = response.hover_pos();
@@ -211,7 +211,7 @@ fn handle_wheel(
     rect: ScreenRect,
     pointer: Option<Pos2>,
 ) {
-    let zi = super::state::view_index(view);
+    let zi = super::views::view_index(view);
     let events = ui.input(|i| i.events.clone());
     for event in events {
         let egui::Event::MouseWheel {
