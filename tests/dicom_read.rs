@@ -780,3 +780,29 @@ fn the_viewer_loads_dropped_dicom_folders_and_files_as_volumes() {
         other => panic!("a folder with two series must ask for a choice, got {other:?}"),
     }
 }
+
+/// One series (same SeriesInstanceUID) whose files say different modalities is an
+/// error naming both, not a volume.
+#[test]
+fn a_series_that_mixes_modalities_is_refused() {
+    let Some(root) = real_ct() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("mixed");
+    std::fs::create_dir(&dir).expect("mkdir");
+    dcmqi_series(&root, &dir, |i, p| [p[0], p[1], 10.0 + 2.5 * i as f64]);
+    // The file of the last slice becomes "MR".
+    let last = dir.join("img7");
+    let mut obj = dicom_object::open_file(&last).expect("open");
+    obj.put(DataElement::new(
+        tags::MODALITY,
+        VR::CS,
+        PrimitiveValue::from("MR"),
+    ));
+    obj.write_to_file(&last).expect("write");
+    let e = open_err(&dir, None);
+    assert!(
+        matches!(&e, DicomError::Inconsistent { reason, .. }
+            if reason.contains("mixes modalities") && reason.contains("MR") && reason.contains("CT")),
+        "{e}"
+    );
+}
