@@ -4,7 +4,7 @@
 //! flipped in-plane axes) and on the shared real JPEG 2000 series. Python with
 //! SimpleITK, pydicom and nibabel is required in CI and skipped without it elsewhere.
 
-mod common;
+mod support;
 
 use lungscope::io;
 use lungscope::volume::Volume;
@@ -19,7 +19,7 @@ fn support(script: &str) -> PathBuf {
 
 /// python3 with SimpleITK, pydicom, nibabel and numpy; required in CI.
 fn python_with_sitk() -> Option<String> {
-    common::python_with(
+    support::tools::python_with(
         "SimpleITK, pydicom, nibabel, numpy",
         "pip install SimpleITK",
     )
@@ -99,7 +99,7 @@ fn assert_same_as_sitk(py: &str, dir: &Path, v: &Volume, what: &str) {
 
 #[test]
 fn written_series_match_simpleitk_and_their_nifti() {
-    let Some(data) = common::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let Some(py) = python_with_sitk() else {
@@ -140,7 +140,7 @@ fn written_series_match_simpleitk_and_their_nifti() {
 
 #[test]
 fn real_jpeg2000_series_matches_simpleitk() {
-    let Some(data) = common::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let dir = data.join("real_ct_hu/totalsegmentator_examples/example_ct_dicom");

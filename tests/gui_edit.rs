@@ -5,7 +5,7 @@
 //! corrected slices and offers the new version.
 #![cfg(feature = "gui")]
 
-mod gui_common;
+mod support;
 
 use egui::{Key, Modifiers, Pos2};
 use egui_kittest::Harness;
@@ -26,7 +26,7 @@ fn harness() -> Harness<'static, LungscopeApp> {
 }
 
 fn harness_sized(size: egui::Vec2) -> Harness<'static, LungscopeApp> {
-    let rs = gui_common::render_state();
+    let rs = support::gui::render_state();
     let app = LungscopeApp::new(Some(rs.clone()), Settings::default());
     Harness::builder()
         .with_size(size)
@@ -154,7 +154,9 @@ fn a_brush_stroke_changes_the_overlay_only_under_the_brush_and_undo_restores_it(
     let mut h = harness();
     drop_files(
         &mut h,
-        &[gui_common::covid_volume("radiopaedia_group_R06_ct.nii.gz")],
+        &[support::data::covid_volume(
+            "radiopaedia_group_R06_ct.nii.gz",
+        )],
     );
     h.state_mut()
         .state_mut()
@@ -287,8 +289,10 @@ fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
     let mut h = harness();
     // The question shows the save path: use copies at a fixed place so the
     // snapshot does not depend on where the shared data lie.
-    let r06 = gui_common::covid_volume_copy("radiopaedia_group_R06_ct.nii.gz", "unsaved-question");
-    let r03 = gui_common::covid_volume_copy("radiopaedia_group_R03_ct.nii.gz", "unsaved-question");
+    let r06 =
+        support::data::covid_volume_copy("radiopaedia_group_R06_ct.nii.gz", "unsaved-question");
+    let r03 =
+        support::data::covid_volume_copy("radiopaedia_group_R03_ct.nii.gz", "unsaved-question");
     drop_files(&mut h, std::slice::from_ref(&r06));
     paint_something(&mut h);
     let name = |h: &Harness<'_, LungscopeApp>| {
@@ -393,9 +397,9 @@ fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version(
     drop_files(
         &mut h,
         &[
-            gui_common::covid_volume("radiopaedia_group_R06_ct.nii.gz"),
-            gui_common::covid_volume("radiopaedia_group_R06_lung.nii.gz"),
-            gui_common::covid_volume("radiopaedia_group_R06_infection.nii.gz"),
+            support::data::covid_volume("radiopaedia_group_R06_ct.nii.gz"),
+            support::data::covid_volume("radiopaedia_group_R06_lung.nii.gz"),
+            support::data::covid_volume("radiopaedia_group_R06_infection.nii.gz"),
         ],
     );
     {

@@ -2,7 +2,7 @@
 //! corrupt file. The corrupt file is reported and skipped; each good study gets its
 //! reports and one summary row; the reports carry the model's stamp.
 
-mod seg_support;
+mod support;
 
 use lungscope::seg::model::Head;
 use lungscope::seg::weights;
@@ -14,7 +14,7 @@ fn lungscope() -> Command {
 }
 
 fn volume(name: &str) -> Option<PathBuf> {
-    let p = seg_support::data_dir()?
+    let p = support::data::data_dir()?
         .join("covid19_ct_seg_zenodo3757476_volumes")
         .join(name);
     p.is_file().then_some(p)
@@ -52,7 +52,7 @@ fn batch_writes_reports_and_one_summary_row_per_good_study() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let model = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
+    let model = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
     let sha = weights::load_file(&model, &burn::tensor::Device::flex())
         .expect("model loads")
         .weights_sha256;

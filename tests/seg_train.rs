@@ -1,6 +1,6 @@
 //! The training loop learns, writes its run folder, resumes, and fine-tunes.
 
-mod seg_support;
+mod support;
 
 use std::sync::atomic::AtomicBool;
 
@@ -14,7 +14,7 @@ use lungscope::seg::train::{
     fine_tune, fine_tuned_card, train,
 };
 use lungscope::seg::weights::{self, ModelCard};
-use seg_support::phantom;
+use support::seg::phantom;
 
 fn tiny() -> ModelConfig {
     ModelConfig {
