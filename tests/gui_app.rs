@@ -12,65 +12,13 @@ use lungscope::app::{Command, Layout, LungscopeApp, Settings};
 use lungscope::mask::INFECTION;
 use lungscope::volume::View;
 use lungscope::windowing::Preset;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use support::gui::{drop_files, harness_sized, wait_idle};
 
 const SIZE: egui::Vec2 = egui::vec2(1100.0, 680.0);
 
 fn harness() -> Harness<'static, LungscopeApp> {
     harness_sized(SIZE)
-}
-
-fn harness_sized(size: egui::Vec2) -> Harness<'static, LungscopeApp> {
-    let rs = support::gui::render_state();
-    let app = LungscopeApp::new(Some(rs.clone()), Settings::default());
-    Harness::builder()
-        .with_size(size)
-        // Short steps: egui_kittest feeds one pointer press or release per
-        // step, and a double click needs both releases within 0.3 s.
-        .with_step_dt(0.05)
-        .with_max_steps(24)
-        .with_render_cursor(false)
-        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(rs))
-        .build_ui_state(|ui, app: &mut LungscopeApp| app.ui(ui), app)
-}
-
-/// Steps frames until background loading is over, then settles.
-fn wait_idle(h: &mut Harness<'_, LungscopeApp>) {
-    let start = Instant::now();
-    while h.state().is_busy() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "loading took too long"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.run();
-}
-
-/// A dropped file as the windowing integration would deliver it.
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
-fn drop_files(h: &mut Harness<'_, LungscopeApp>, files: &[PathBuf]) {
-    for f in files {
-        h.input_mut()
-            .dropped_files
-            .push(Arc::new(Dropped(f.clone())) as egui::DroppedFileHandle);
-    }
-    h.step();
-    wait_idle(h);
 }
 
 /// Moves the crosshair to the middle of the infection on its largest axial slice.

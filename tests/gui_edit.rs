@@ -12,69 +12,16 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use lungscope::app::edit_guard::Pending;
 use lungscope::app::edit_state::Tool;
-use lungscope::app::{Command, Layout, LungscopeApp, Settings};
+use lungscope::app::{Command, Layout, LungscopeApp};
 use lungscope::render::ViewMapping;
 use lungscope::volume::View;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use support::gui::{drop_files, harness_sized, wait_idle};
 
 const SIZE: egui::Vec2 = egui::vec2(1100.0, 700.0);
 
 fn harness() -> Harness<'static, LungscopeApp> {
     harness_sized(SIZE)
-}
-
-fn harness_sized(size: egui::Vec2) -> Harness<'static, LungscopeApp> {
-    let rs = support::gui::render_state();
-    let app = LungscopeApp::new(Some(rs.clone()), Settings::default());
-    Harness::builder()
-        .with_size(size)
-        .with_step_dt(0.05)
-        .with_max_steps(24)
-        .with_render_cursor(false)
-        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(rs))
-        .build_ui_state(|ui, app: &mut LungscopeApp| app.ui(ui), app)
-}
-
-/// Steps frames until background work is over and the UI settles (work that
-/// ends may start more, e.g. re-measuring the report after a mask change).
-fn wait_idle(h: &mut Harness<'_, LungscopeApp>) {
-    let start = Instant::now();
-    loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "background work took too long"
-        );
-        if h.state().is_busy() {
-            h.step();
-            std::thread::sleep(Duration::from_millis(10));
-        } else if h.try_run().is_ok() {
-            return;
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
-fn drop_files(h: &mut Harness<'_, LungscopeApp>, files: &[PathBuf]) {
-    for f in files {
-        h.input_mut()
-            .dropped_files
-            .push(Arc::new(Dropped(f.clone())) as egui::DroppedFileHandle);
-    }
-    h.step();
-    wait_idle(h);
 }
 
 fn axial_mapping(h: &Harness<'_, LungscopeApp>) -> ViewMapping {
