@@ -198,18 +198,11 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
 
 /// `infection_percent_of_lung` of `case` in the shared `cases.csv`.
 fn ground_truth_percent(case: &str) -> f64 {
-    let csv = support::data::covid_volume("cases.csv");
-    let text = std::fs::read_to_string(csv).expect("cases.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = header
+    let dir = support::data::volumes_dir().expect("shared data");
+    support::data::cases_csv(&dir)
         .iter()
-        .position(|h| *h == "infection_percent_of_lung")
-        .expect("column");
-    lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|r| r[0] == case)
-        .map(|r| r[col].parse().expect("number"))
+        .find(|r| r["case"] == case)
+        .map(|r| r["infection_percent_of_lung"].parse().expect("number"))
         .expect("case listed")
 }
 
