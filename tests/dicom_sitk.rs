@@ -8,14 +8,7 @@ mod support;
 
 use lungscope::io;
 use lungscope::volume::Volume;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn support(script: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/support")
-        .join(script)
-}
+use std::path::Path;
 
 /// python3 with SimpleITK, pydicom, nibabel and numpy; required in CI.
 fn python_with_sitk() -> Option<String> {
@@ -25,23 +18,9 @@ fn python_with_sitk() -> Option<String> {
     )
 }
 
-fn run_json(py: &str, script: &str, args: &[&Path]) -> serde_json::Value {
-    let out = Command::new(py)
-        .arg(support(script))
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
-}
-
 /// Writes `nifti` as a pydicom series into `dir` (tests/support/write_dicom_series.py).
 fn write_series(py: &str, nifti: &Path, dir: &Path) -> [usize; 3] {
-    let json = run_json(py, "write_dicom_series.py", &[nifti, dir]);
+    let json = support::tools::run_json(py, "write_dicom_series.py", &[nifti, dir]);
     serde_json::from_value(json["dims"].clone()).expect("dims")
 }
 
@@ -65,7 +44,7 @@ fn assert_affine_close(a: &[[f64; 4]; 4], b: &[[f64; 4]; 4], what: &str) {
 fn assert_same_as_sitk(py: &str, dir: &Path, v: &Volume, what: &str) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let raw = tmp.path().join("sitk.f32");
-    let json = run_json(py, "sitk_read.py", &[dir, &raw]);
+    let json = support::tools::run_json(py, "sitk_read.py", &[dir, &raw]);
     let dims: Vec<usize> = serde_json::from_value(json["dims"].clone()).expect("dims");
     assert_eq!(dims, v.dims().to_vec(), "{what}: dims");
     let aff: [[f64; 4]; 4] = serde_json::from_value(json["affine"].clone()).expect("affine");

@@ -3,6 +3,8 @@
 //! beside this file, and the check of a finished command.
 
 use super::data::in_ci;
+use std::ffi::OsStr;
+use std::fmt::Debug;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -41,18 +43,30 @@ pub fn assert_success(out: &std::process::Output) {
     );
 }
 
-/// Runs tests/support/nibabel_io.py with arguments and returns its stdout as JSON.
-pub fn nibabel(py: &str, args: &[&str]) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/nibabel_io.py");
+/// A Python script beside this file (`tests/support/<name>`).
+pub fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(name)
+}
+
+/// Runs the script `name` of `tests/support` with `py` and arguments and returns
+/// its stdout as JSON; fails with its stderr if it fails.
+pub fn run_json<A: AsRef<OsStr> + Debug>(py: &str, name: &str, args: &[A]) -> serde_json::Value {
     let out = Command::new(py)
-        .arg(&script)
+        .arg(script(name))
         .args(args)
         .output()
-        .expect("python3 runs");
+        .expect("python runs");
     assert!(
         out.status.success(),
-        "nibabel_io.py {args:?} failed: {}",
+        "{name} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("nibabel_io.py prints JSON")
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name} prints JSON: {e}"))
+}
+
+/// Runs tests/support/nibabel_io.py with arguments and returns its stdout as JSON.
+pub fn nibabel(py: &str, args: &[&str]) -> serde_json::Value {
+    run_json(py, "nibabel_io.py", args)
 }
