@@ -311,28 +311,9 @@ fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
 
 /// A freshly initialised tiny lung + infection model file at 64 px.
 fn tiny_model(dir: &Path) -> PathBuf {
-    use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
-    use lungscope::seg::weights::{self, ModelCard};
-    let config = ModelConfig {
-        arch: Arch::Unet,
-        in_channels: 1,
-        base: 4,
-        depth: 2,
-        batch_norm: true,
-        up: UpMode::Transpose,
-        head: Head::Sigmoid { channels: 2 },
-        input_size: 64,
-    };
-    let model = config
-        .init(&burn::tensor::Device::flex())
-        .expect("tiny model builds");
-    let card = ModelCard {
-        id: "tiny-base".into(),
-        ..ModelCard::default()
-    };
-    let path = dir.join("tiny.lsm");
-    weights::save(&path, &config, &model, &card).expect("model written");
-    path
+    use lungscope::seg::model::Head;
+    let config = support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 64);
+    support::seg::model_file(dir, "tiny.lsm", "tiny-base", &config)
 }
 
 #[test]
