@@ -1,14 +1,14 @@
 //! Exact figures on a generated box phantom, in several storage orientations.
 
-mod analysis_support;
+mod support;
 
-use analysis_support::*;
 use lungscope::analysis::{
     Analysis, HuFigures, Lobe, LobeSource, Segmentation, Side, SplitOptions, Zone, analyze,
     count_infection,
 };
 use lungscope::mask::LabelMask;
 use lungscope::volume::{Volume, Voxels};
+use support::analysis::*;
 
 const SIGNS: [[f64; 3]; 4] = [
     [1.0, 1.0, 1.0],   // RAS

@@ -1,7 +1,7 @@
 //! The analysis on the real shared volumes: infection % against the ground truth
 //! of `cases.csv` (`infection_in_lung_voxels / lung_voxels`).
 
-mod analysis_support;
+mod support;
 
 use lungscope::analysis::{
     HuFigures, Segmentation, SplitMethod, SplitOptions, analyze, body_center_x_mm, count_infection,
@@ -11,10 +11,10 @@ use lungscope::mask::LabelMask;
 
 #[test]
 fn infection_percent_matches_cases_csv_on_every_shared_volume() {
-    let Some(dir) = analysis_support::volumes_dir() else {
+    let Some(dir) = support::data::volumes_dir() else {
         return;
     };
-    let cases = analysis_support::cases(&dir);
+    let cases = support::data::cases_csv(&dir);
     assert_eq!(cases.len(), 14, "14 shared cases");
     for case in &cases {
         let name = &case["case"];
@@ -66,10 +66,10 @@ fn infection_percent_matches_cases_csv_on_every_shared_volume() {
 
 #[test]
 fn combined_label_map_counts_infection_as_lung() {
-    let Some(dir) = analysis_support::volumes_dir() else {
+    let Some(dir) = support::data::volumes_dir() else {
         return;
     };
-    for case in analysis_support::cases(&dir).iter().take(3) {
+    for case in support::data::cases_csv(&dir).iter().take(3) {
         let name = &case["case"];
         let num = |k: &str| -> u64 { case[k].parse().expect("integer column") };
         let lung = read_mask(&dir.join(format!("{name}_lung.nii.gz")), None).expect("lung");

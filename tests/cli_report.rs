@@ -1,6 +1,6 @@
 //! `lungscope report` end to end on the shared volumes.
 
-mod analysis_support;
+mod support;
 
 use lungscope::io::{read_mask, write_mask};
 use lungscope::mask::LabelMask;
@@ -21,11 +21,11 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn report_command_writes_every_format() {
-    let Some(vdir) = analysis_support::volumes_dir() else {
+    let Some(vdir) = support::data::volumes_dir() else {
         return;
     };
     let case = "radiopaedia_group_R06";
-    let truth: f64 = analysis_support::cases(&vdir)
+    let truth: f64 = support::data::cases_csv(&vdir)
         .iter()
         .find(|c| c["case"] == case)
         .expect("case row")["infection_percent_of_lung"]
@@ -82,7 +82,7 @@ fn report_command_writes_every_format() {
 
 #[test]
 fn report_command_refuses_bad_requests() {
-    let Some(vdir) = analysis_support::volumes_dir() else {
+    let Some(vdir) = support::data::volumes_dir() else {
         return;
     };
     let ct = vdir.join("radiopaedia_group_R06_ct.nii.gz");

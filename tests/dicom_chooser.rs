@@ -4,7 +4,7 @@
 //! two series makes the load job ask for a choice (both summaries) and then
 //! load exactly the chosen series.
 
-mod common;
+mod support;
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 fn real_ct() -> Option<PathBuf> {
-    common::data_dir().map(|d| d.join("real_ct_hu"))
+    support::data::data_dir().map(|d| d.join("real_ct_hu"))
 }
 
 /// The 20-file JPEG 2000 series.

@@ -3,7 +3,7 @@
 //! syntaxes (JPEG-LS included) against their uncompressed reference, an Enhanced CT
 //! object, series choice, bad files (hostile JPEG-LS streams among them) and the CLI.
 
-mod common;
+mod support;
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn real_ct() -> Option<PathBuf> {
-    common::data_dir().map(|d| d.join("real_ct_hu"))
+    support::data::data_dir().map(|d| d.join("real_ct_hu"))
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -238,7 +238,7 @@ fn jpeg2000_series_reads_sorted_by_position_with_the_tags_affine() {
 
 /// python3 with pydicom, numpy and a JPEG 2000 decoder; required in CI.
 fn python_with_pydicom() -> Option<String> {
-    common::python_with(
+    support::tools::python_with(
         "pydicom, numpy, pylibjpeg, openjpeg",
         "pip install pydicom numpy pylibjpeg pylibjpeg-openjpeg",
     )
@@ -701,15 +701,15 @@ fn cli_info_lists_series_and_segment_writes_a_nifti_mask() {
         .arg(&local)
         .output()
         .expect("run");
-    common::assert_success(&out);
+    support::tools::assert_success(&out);
     let mask_path = tmp.path().join("slice_seg.nii.gz");
     let volume = open(&local);
     let mask = io::read_mask(&mask_path, Some(&volume.geometry)).expect("mask on the grid");
     assert_eq!(mask.geometry.dims, [512, 512, 1]);
 
     // nibabel reads the mask with the DICOM geometry's affine.
-    if let Some(py) = common::python_with_nibabel() {
-        let got = common::nibabel(&py, &["read", mask_path.to_str().expect("utf-8")]);
+    if let Some(py) = support::tools::python_with_nibabel() {
+        let got = support::tools::nibabel(&py, &["read", mask_path.to_str().expect("utf-8")]);
         let aff: [[f64; 4]; 4] = serde_json::from_value(got["affine"].clone()).expect("affine");
         assert_affine_close(&aff, &volume.geometry.affine, "nibabel mask affine");
     }
@@ -727,7 +727,7 @@ fn cli_segment_of_a_folder_writes_folder_seg_beside_it() {
         .arg(&series)
         .output()
         .expect("run");
-    common::assert_success(&out);
+    support::tools::assert_success(&out);
     let mask_path = tmp.path().join("study 1_seg.nii.gz");
     let volume = open(&series);
     let mask = io::read_mask(&mask_path, Some(&volume.geometry)).expect("mask on the grid");

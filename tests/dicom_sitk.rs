@@ -4,44 +4,23 @@
 //! flipped in-plane axes) and on the shared real JPEG 2000 series. Python with
 //! SimpleITK, pydicom and nibabel is required in CI and skipped without it elsewhere.
 
-mod common;
+mod support;
 
 use lungscope::io;
 use lungscope::volume::Volume;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn support(script: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/support")
-        .join(script)
-}
+use std::path::Path;
 
 /// python3 with SimpleITK, pydicom, nibabel and numpy; required in CI.
 fn python_with_sitk() -> Option<String> {
-    common::python_with(
+    support::tools::python_with(
         "SimpleITK, pydicom, nibabel, numpy",
         "pip install SimpleITK",
     )
 }
 
-fn run_json(py: &str, script: &str, args: &[&Path]) -> serde_json::Value {
-    let out = Command::new(py)
-        .arg(support(script))
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
-}
-
 /// Writes `nifti` as a pydicom series into `dir` (tests/support/write_dicom_series.py).
 fn write_series(py: &str, nifti: &Path, dir: &Path) -> [usize; 3] {
-    let json = run_json(py, "write_dicom_series.py", &[nifti, dir]);
+    let json = support::tools::run_json(py, "write_dicom_series.py", &[nifti, dir]);
     serde_json::from_value(json["dims"].clone()).expect("dims")
 }
 
@@ -65,7 +44,7 @@ fn assert_affine_close(a: &[[f64; 4]; 4], b: &[[f64; 4]; 4], what: &str) {
 fn assert_same_as_sitk(py: &str, dir: &Path, v: &Volume, what: &str) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let raw = tmp.path().join("sitk.f32");
-    let json = run_json(py, "sitk_read.py", &[dir, &raw]);
+    let json = support::tools::run_json(py, "sitk_read.py", &[dir, &raw]);
     let dims: Vec<usize> = serde_json::from_value(json["dims"].clone()).expect("dims");
     assert_eq!(dims, v.dims().to_vec(), "{what}: dims");
     let aff: [[f64; 4]; 4] = serde_json::from_value(json["affine"].clone()).expect("affine");
@@ -99,7 +78,7 @@ fn assert_same_as_sitk(py: &str, dir: &Path, v: &Volume, what: &str) {
 
 #[test]
 fn written_series_match_simpleitk_and_their_nifti() {
-    let Some(data) = common::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let Some(py) = python_with_sitk() else {
@@ -140,7 +119,7 @@ fn written_series_match_simpleitk_and_their_nifti() {
 
 #[test]
 fn real_jpeg2000_series_matches_simpleitk() {
-    let Some(data) = common::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let dir = data.join("real_ct_hu/totalsegmentator_examples/example_ct_dicom");

@@ -6,7 +6,7 @@
 //! no panic, abort or hang. `LUNGSCOPE_FUZZ_SMOKE_ITERS` sets the mutations per
 //! seed (default 40). The long runs and their figures are in docs/fuzzing.md.
 
-mod seg_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -170,7 +170,7 @@ fn write_lsm_seed() {
     let dir = root().join("fuzz/corpus/lsm");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let tmp = tempfile::tempdir().expect("temp");
-    let path = seg_support::tiny_model_file(
+    let path = support::seg::tiny_model_file(
         tmp.path(),
         lungscope::seg::model::Head::Sigmoid { channels: 2 },
         16,

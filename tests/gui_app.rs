@@ -4,7 +4,7 @@
 //! `tests/snapshots/`.
 #![cfg(feature = "gui")]
 
-mod gui_common;
+mod support;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -12,65 +12,13 @@ use lungscope::app::{Command, Layout, LungscopeApp, Settings};
 use lungscope::mask::INFECTION;
 use lungscope::volume::View;
 use lungscope::windowing::Preset;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use support::gui::{drop_files, harness_sized, wait_idle};
 
 const SIZE: egui::Vec2 = egui::vec2(1100.0, 680.0);
 
 fn harness() -> Harness<'static, LungscopeApp> {
     harness_sized(SIZE)
-}
-
-fn harness_sized(size: egui::Vec2) -> Harness<'static, LungscopeApp> {
-    let rs = gui_common::render_state();
-    let app = LungscopeApp::new(Some(rs.clone()), Settings::default());
-    Harness::builder()
-        .with_size(size)
-        // Short steps: egui_kittest feeds one pointer press or release per
-        // step, and a double click needs both releases within 0.3 s.
-        .with_step_dt(0.05)
-        .with_max_steps(24)
-        .with_render_cursor(false)
-        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(rs))
-        .build_ui_state(|ui, app: &mut LungscopeApp| app.ui(ui), app)
-}
-
-/// Steps frames until background loading is over, then settles.
-fn wait_idle(h: &mut Harness<'_, LungscopeApp>) {
-    let start = Instant::now();
-    while h.state().is_busy() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "loading took too long"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.run();
-}
-
-/// A dropped file as the windowing integration would deliver it.
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
-fn drop_files(h: &mut Harness<'_, LungscopeApp>, files: &[PathBuf]) {
-    for f in files {
-        h.input_mut()
-            .dropped_files
-            .push(Arc::new(Dropped(f.clone())) as egui::DroppedFileHandle);
-    }
-    h.step();
-    wait_idle(h);
 }
 
 /// Moves the crosshair to the middle of the infection on its largest axial slice.
@@ -113,8 +61,8 @@ fn image_point(h: &Harness<'_, LungscopeApp>, view: View) -> egui::Pos2 {
 #[test]
 fn real_volume_with_infection_mask_in_three_views() {
     let mut h = harness();
-    let ct = gui_common::covid_volume("coronacases_003_ct.nii.gz");
-    let inf = gui_common::covid_volume("coronacases_003_infection.nii.gz");
+    let ct = support::data::covid_volume("coronacases_003_ct.nii.gz");
+    let inf = support::data::covid_volume("coronacases_003_infection.nii.gz");
     drop_files(&mut h, &[ct, inf]);
     {
         let state = h.state().state();
@@ -169,8 +117,8 @@ fn window_level_by_right_drag_and_keys_uploads_no_texture() {
     drop_files(
         &mut h,
         &[
-            gui_common::covid_volume("coronacases_003_ct.nii.gz"),
-            gui_common::covid_volume("coronacases_003_infection.nii.gz"),
+            support::data::covid_volume("coronacases_003_ct.nii.gz"),
+            support::data::covid_volume("coronacases_003_infection.nii.gz"),
         ],
     );
     cursor_on_infection(&mut h);
@@ -244,11 +192,15 @@ fn mismatched_mask_is_refused_with_a_message() {
     let mut h = harness_sized(egui::vec2(940.0, 520.0));
     drop_files(
         &mut h,
-        &[gui_common::covid_volume("radiopaedia_group_R03_ct.nii.gz")],
+        &[support::data::covid_volume(
+            "radiopaedia_group_R03_ct.nii.gz",
+        )],
     );
     drop_files(
         &mut h,
-        &[gui_common::covid_volume("coronacases_003_infection.nii.gz")],
+        &[support::data::covid_volume(
+            "coronacases_003_infection.nii.gz",
+        )],
     );
     let state = h.state().state();
     assert!(
@@ -274,7 +226,7 @@ fn mismatched_mask_is_refused_with_a_message() {
 /// the load job); Open on the second row loads that series alone.
 #[test]
 fn a_dicom_folder_with_two_series_opens_the_series_chooser() {
-    let data = gui_common::data_dir()
+    let data = support::data::data_dir()
         .expect("test data not found: set LUNGSCOPE_DATA or put the shared data at ../shared/data");
     let folder = data.join("real_ct_hu/covid19_ny_sbu_slices/A002304/axial");
     let mut h = harness_sized(egui::vec2(1000.0, 560.0));
@@ -318,7 +270,9 @@ fn failed_load_keeps_the_current_volume() {
     let mut h = harness();
     drop_files(
         &mut h,
-        &[gui_common::covid_volume("radiopaedia_group_R06_ct.nii.gz")],
+        &[support::data::covid_volume(
+            "radiopaedia_group_R06_ct.nii.gz",
+        )],
     );
     let dir = tempfile::tempdir().expect("temp dir");
     let bogus = dir.path().join("not_a_scan.nii");
@@ -342,7 +296,9 @@ fn mouse_and_keys_scroll_zoom_and_move_the_crosshair() {
     let mut h = harness();
     drop_files(
         &mut h,
-        &[gui_common::covid_volume("radiopaedia_group_R03_ct.nii.gz")],
+        &[support::data::covid_volume(
+            "radiopaedia_group_R03_ct.nii.gz",
+        )],
     );
     h.state_mut()
         .state_mut()
@@ -416,7 +372,7 @@ fn large_volume_upload_is_spread_over_frames_and_arrives_whole() {
     use lungscope::volume::{Geometry, Volume, Voxels};
     use lungscope::windowing::WindowLevel;
 
-    let rs = gui_common::render_state();
+    let rs = support::gui::render_state();
     let mut app = LungscopeApp::new(Some(rs.clone()), Settings::default());
     let ctx = egui::Context::default();
     let frame = |app: &mut LungscopeApp| {
@@ -517,7 +473,9 @@ fn middle_drag_pans_and_double_click_resets() {
     let mut h = harness();
     drop_files(
         &mut h,
-        &[gui_common::covid_volume("radiopaedia_group_R07_ct.nii.gz")],
+        &[support::data::covid_volume(
+            "radiopaedia_group_R07_ct.nii.gz",
+        )],
     );
     let p = image_point(&h, View::Coronal);
     h.hover_at(p);

@@ -3,15 +3,13 @@
 //! software adapter, and the app segments on the viewer's own device.
 #![cfg(feature = "gui")]
 
-mod gui_common;
-mod gui_seg_common;
-mod seg_support;
+mod support;
 
-use gui_seg_common::{drop_files, harness_on, seg, texts, wait_idle};
 use lungscope::app::compute::{SharedGpu, resolve_device, with_compute_device};
 use lungscope::app::segment::SegCommand;
 use lungscope::seg::device::{BackendKind, DeviceChoice};
 use lungscope::seg::model::Head;
+use support::gui::{drop_files, harness_on, seg, texts, wait_idle};
 
 #[test]
 fn the_viewer_device_has_the_adapter_limits_and_computes_for_burn() {
@@ -55,7 +53,7 @@ fn the_viewer_device_has_the_adapter_limits_and_computes_for_burn() {
 
 #[test]
 fn segment_on_the_viewer_gpu_device() {
-    let Some(ct) = seg_support::small_real_volume() else {
+    let Some(ct) = support::data::small_real_volume() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
@@ -64,7 +62,7 @@ fn segment_on_the_viewer_gpu_device() {
         egui_kittest::wgpu::create_render_state(setup, egui_wgpu::RendererOptions::PREDICTABLE);
     let mut h = harness_on(dir.path(), rs, DeviceChoice::Gpu);
     drop_files(&mut h, &[ct]);
-    let model = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
+    let model = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
     seg(&mut h, SegCommand::LoadModelFile(model));
     seg(&mut h, SegCommand::SetThreshold(0.05));
     wait_idle(&mut h);

@@ -5,76 +5,23 @@
 //! corrected slices and offers the new version.
 #![cfg(feature = "gui")]
 
-mod gui_common;
+mod support;
 
 use egui::{Key, Modifiers, Pos2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use lungscope::app::edit_guard::Pending;
 use lungscope::app::edit_state::Tool;
-use lungscope::app::{Command, Layout, LungscopeApp, Settings};
+use lungscope::app::{Command, Layout, LungscopeApp};
 use lungscope::render::ViewMapping;
 use lungscope::volume::View;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use support::gui::{drop_files, harness_sized, wait_idle};
 
 const SIZE: egui::Vec2 = egui::vec2(1100.0, 700.0);
 
 fn harness() -> Harness<'static, LungscopeApp> {
     harness_sized(SIZE)
-}
-
-fn harness_sized(size: egui::Vec2) -> Harness<'static, LungscopeApp> {
-    let rs = gui_common::render_state();
-    let app = LungscopeApp::new(Some(rs.clone()), Settings::default());
-    Harness::builder()
-        .with_size(size)
-        .with_step_dt(0.05)
-        .with_max_steps(24)
-        .with_render_cursor(false)
-        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(rs))
-        .build_ui_state(|ui, app: &mut LungscopeApp| app.ui(ui), app)
-}
-
-/// Steps frames until background work is over and the UI settles (work that
-/// ends may start more, e.g. re-measuring the report after a mask change).
-fn wait_idle(h: &mut Harness<'_, LungscopeApp>) {
-    let start = Instant::now();
-    loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "background work took too long"
-        );
-        if h.state().is_busy() {
-            h.step();
-            std::thread::sleep(Duration::from_millis(10));
-        } else if h.try_run().is_ok() {
-            return;
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
-fn drop_files(h: &mut Harness<'_, LungscopeApp>, files: &[PathBuf]) {
-    for f in files {
-        h.input_mut()
-            .dropped_files
-            .push(Arc::new(Dropped(f.clone())) as egui::DroppedFileHandle);
-    }
-    h.step();
-    wait_idle(h);
 }
 
 fn axial_mapping(h: &Harness<'_, LungscopeApp>) -> ViewMapping {
@@ -154,7 +101,9 @@ fn a_brush_stroke_changes_the_overlay_only_under_the_brush_and_undo_restores_it(
     let mut h = harness();
     drop_files(
         &mut h,
-        &[gui_common::covid_volume("radiopaedia_group_R06_ct.nii.gz")],
+        &[support::data::covid_volume(
+            "radiopaedia_group_R06_ct.nii.gz",
+        )],
     );
     h.state_mut()
         .state_mut()
@@ -287,8 +236,10 @@ fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
     let mut h = harness();
     // The question shows the save path: use copies at a fixed place so the
     // snapshot does not depend on where the shared data lie.
-    let r06 = gui_common::covid_volume_copy("radiopaedia_group_R06_ct.nii.gz", "unsaved-question");
-    let r03 = gui_common::covid_volume_copy("radiopaedia_group_R03_ct.nii.gz", "unsaved-question");
+    let r06 =
+        support::data::covid_volume_copy("radiopaedia_group_R06_ct.nii.gz", "unsaved-question");
+    let r03 =
+        support::data::covid_volume_copy("radiopaedia_group_R03_ct.nii.gz", "unsaved-question");
     drop_files(&mut h, std::slice::from_ref(&r06));
     paint_something(&mut h);
     let name = |h: &Harness<'_, LungscopeApp>| {
@@ -360,28 +311,9 @@ fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
 
 /// A freshly initialised tiny lung + infection model file at 64 px.
 fn tiny_model(dir: &Path) -> PathBuf {
-    use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
-    use lungscope::seg::weights::{self, ModelCard};
-    let config = ModelConfig {
-        arch: Arch::Unet,
-        in_channels: 1,
-        base: 4,
-        depth: 2,
-        batch_norm: true,
-        up: UpMode::Transpose,
-        head: Head::Sigmoid { channels: 2 },
-        input_size: 64,
-    };
-    let model = config
-        .init(&burn::tensor::Device::flex())
-        .expect("tiny model builds");
-    let card = ModelCard {
-        id: "tiny-base".into(),
-        ..ModelCard::default()
-    };
-    let path = dir.join("tiny.lsm");
-    weights::save(&path, &config, &model, &card).expect("model written");
-    path
+    use lungscope::seg::model::Head;
+    let config = support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 64);
+    support::seg::model_file(dir, "tiny.lsm", "tiny-base", &config)
 }
 
 #[test]
@@ -393,9 +325,9 @@ fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version(
     drop_files(
         &mut h,
         &[
-            gui_common::covid_volume("radiopaedia_group_R06_ct.nii.gz"),
-            gui_common::covid_volume("radiopaedia_group_R06_lung.nii.gz"),
-            gui_common::covid_volume("radiopaedia_group_R06_infection.nii.gz"),
+            support::data::covid_volume("radiopaedia_group_R06_ct.nii.gz"),
+            support::data::covid_volume("radiopaedia_group_R06_lung.nii.gz"),
+            support::data::covid_volume("radiopaedia_group_R06_infection.nii.gz"),
         ],
     );
     {

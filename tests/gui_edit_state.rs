@@ -4,7 +4,7 @@
 //! the unsaved-edits question when another volume arrives.
 #![cfg(feature = "gui")]
 
-mod gui_common;
+mod support;
 
 use lungscope::app::edit_guard::{Choice, Pending, default_mask_path};
 use lungscope::app::edit_state::{EDIT_LAYER_NAME, EditCommand, Tool, brush_screen_radius};
@@ -305,7 +305,7 @@ fn wait(s: &mut AppState) {
 }
 
 fn copy_case(dir: &Path, name: &str) -> std::path::PathBuf {
-    let src = gui_common::covid_volume(name);
+    let src = support::data::covid_volume(name);
     let dst = dir.join(name);
     std::fs::copy(&src, &dst).expect("copy test volume");
     dst

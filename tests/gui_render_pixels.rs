@@ -4,7 +4,7 @@
 //! orientation, linear sampling and the mask overlay. Runs on lavapipe.
 #![cfg(feature = "gui")]
 
-mod gui_common;
+mod support;
 
 use lungscope::mask::LabelTable;
 use lungscope::render::offscreen::render_rgba;
@@ -66,7 +66,7 @@ struct Gpu {
 
 impl Gpu {
     fn new() -> Self {
-        let rs = gui_common::render_state();
+        let rs = support::gui::render_state();
         let renderer = SliceRenderer::new(&rs.device, rs.target_format, 1);
         Self { rs, renderer }
     }

@@ -6,15 +6,10 @@
 //! window switches versions.
 #![cfg(feature = "gui")]
 
-mod gui_common;
-mod gui_seg_common;
-mod seg_support;
+mod support;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use gui_seg_common::{
-    axial_labels, drop_files, harness, model_file, seg, step_until, texts, wait_idle,
-};
 use lungscope::app::segment::SegCommand;
 use lungscope::app::{LungscopeApp, NoticeKind};
 use lungscope::seg::device::BackendKind;
@@ -23,12 +18,14 @@ use lungscope::seg::versions::ModelStore;
 use lungscope::seg::weights::{self, ModelCard};
 use lungscope::volume::View;
 use std::path::{Path, PathBuf};
+use support::gui::{axial_labels, drop_files, harness, seg, step_until, texts, wait_idle};
+use support::seg::model_file;
 
 const CASE: &str = "radiopaedia_group_R06";
 
 #[test]
 fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask() {
-    let Some(ct) = seg_support::small_real_volume() else {
+    let Some(ct) = support::data::small_real_volume() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
@@ -57,7 +54,7 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
     }
 
     // A tiny untrained model from a file; a low threshold so some lung is found.
-    let fast = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
+    let fast = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
     seg(&mut h, SegCommand::LoadModelFile(fast.clone()));
     seg(&mut h, SegCommand::SetThreshold(0.05));
     wait_idle(&mut h);
@@ -127,7 +124,7 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
     let slow_config = ModelConfig {
         base: 16,
         depth: 3,
-        ..seg_support::tiny_config(Head::Sigmoid { channels: 2 }, 256)
+        ..support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 256)
     };
     let slow = model_file(dir.path(), "slow.lsm", "test-slow-untrained", &slow_config);
     seg(&mut h, SegCommand::LoadModelFile(slow));
@@ -201,24 +198,17 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
 
 /// `infection_percent_of_lung` of `case` in the shared `cases.csv`.
 fn ground_truth_percent(case: &str) -> f64 {
-    let csv = gui_common::covid_volume("cases.csv");
-    let text = std::fs::read_to_string(csv).expect("cases.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = header
+    let dir = support::data::volumes_dir().expect("shared data");
+    support::data::cases_csv(&dir)
         .iter()
-        .position(|h| *h == "infection_percent_of_lung")
-        .expect("column");
-    lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|r| r[0] == case)
-        .map(|r| r[col].parse().expect("number"))
+        .find(|r| r["case"] == case)
+        .map(|r| r["infection_percent_of_lung"].parse().expect("number"))
         .expect("case listed")
 }
 
 #[test]
 fn report_panel_shows_the_ground_truth_infection_and_exports_next_to_the_source() {
-    let Some(_) = seg_support::data_dir() else {
+    let Some(_) = support::data::data_dir() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
@@ -228,7 +218,7 @@ fn report_panel_shows_the_ground_truth_infection_and_exports_next_to_the_source(
         .map(|kind| {
             let name = format!("{CASE}_{kind}.nii.gz");
             let to = dir.path().join(&name);
-            std::fs::copy(gui_common::covid_volume(&name), &to).expect("copy");
+            std::fs::copy(support::data::covid_volume(&name), &to).expect("copy");
             to
         })
         .collect();
@@ -370,7 +360,7 @@ fn active_id(h: &Harness<'_, LungscopeApp>) -> Option<String> {
 fn models_panel_lists_versions_switches_and_goes_back_to_default() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = ModelStore::at(dir.path().join("models"));
-    let config = seg_support::tiny_config(Head::Sigmoid { channels: 2 }, 32);
+    let config = support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 32);
     let model = config
         .init(&burn::tensor::Device::flex())
         .expect("model builds");

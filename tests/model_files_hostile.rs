@@ -3,7 +3,7 @@
 //! never panic, abort or allocate without bound. The loads run in the test process itself,
 //! so a panic fails the test.
 
-mod seg_support;
+mod support;
 
 use burn::tensor::Device;
 use lungscope::seg::SegError;
@@ -22,7 +22,7 @@ const NAME: &str = "hostile.lsm";
 /// A valid tiny model file (U-Net base 4, depth 2, 2 sigmoid outputs, 32 px).
 fn valid_bytes() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
+    let path = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
     std::fs::read(path).expect("read the tiny model")
 }
 
@@ -428,7 +428,7 @@ fn a_corrupt_active_json_is_reported() {
 
 #[test]
 fn segment_with_a_hostile_model_exits_1_with_one_error_line() {
-    let Some(input) = seg_support::small_real_volume() else {
+    let Some(input) = support::data::small_real_volume() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,6 +1,6 @@
 //! Interoperability with nibabel and the real shared data.
 
-mod common;
+mod support;
 
 use lungscope::io::{read_mask, read_volume, write_mask};
 use lungscope::mask::LabelMask;
@@ -27,12 +27,12 @@ fn assert_affine_eq(a: &[[f64; 4]; 4], b: &[[f64; 4]; 4], what: &str) {
 
 #[test]
 fn reads_every_file_nibabel_writes() {
-    let Some(py) = common::python_with_nibabel() else {
+    let Some(py) = support::tools::python_with_nibabel() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let dirs = dir.path().to_str().expect("utf-8 temp path");
-    let cases = common::nibabel(&py, &["write", dirs]);
+    let cases = support::tools::nibabel(&py, &["write", dirs]);
     let cases = cases.as_array().expect("list of fixtures");
     assert!(cases.len() >= 13);
     for case in cases {
@@ -80,7 +80,10 @@ fn reads_every_file_nibabel_writes() {
 
 #[test]
 fn mask_written_by_lungscope_reads_in_nibabel_with_source_geometry() {
-    let (Some(py), Some(vols)) = (common::python_with_nibabel(), common::volumes_dir()) else {
+    let (Some(py), Some(vols)) = (
+        support::tools::python_with_nibabel(),
+        support::data::volumes_dir(),
+    ) else {
         return;
     };
     let ct = vols.join("radiopaedia_group_R06_ct.nii.gz");
@@ -99,8 +102,8 @@ fn mask_written_by_lungscope_reads_in_nibabel_with_source_geometry() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("R06_seg.nii.gz");
     write_mask(&out, &labels, Some(&volume)).expect("written");
-    let ours = common::nibabel(&py, &["read", out.to_str().expect("utf-8")]);
-    let src = common::nibabel(&py, &["read", ct.to_str().expect("utf-8")]);
+    let ours = support::tools::nibabel(&py, &["read", out.to_str().expect("utf-8")]);
+    let src = support::tools::nibabel(&py, &["read", ct.to_str().expect("utf-8")]);
     assert_eq!(ours["shape"], src["shape"]);
     assert_eq!(ours["dtype"], "uint8");
     assert_affine_eq(
@@ -121,7 +124,7 @@ fn mask_written_by_lungscope_reads_in_nibabel_with_source_geometry() {
 
 #[test]
 fn writing_over_the_source_is_refused_and_leaves_it_intact() {
-    let Some(vols) = common::volumes_dir() else {
+    let Some(vols) = support::data::volumes_dir() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
@@ -146,10 +149,10 @@ fn writing_over_the_source_is_refused_and_leaves_it_intact() {
 
 #[test]
 fn real_volumes_have_the_documented_geometry_and_mask_counts() {
-    let Some(vols) = common::volumes_dir() else {
+    let Some(vols) = support::data::volumes_dir() else {
         return;
     };
-    let cases = common::cases_csv(&vols);
+    let cases = support::data::cases_csv(&vols);
     assert_eq!(cases.len(), 14);
     for row in &cases {
         let case = &row["case"];
@@ -182,7 +185,7 @@ fn real_volumes_have_the_documented_geometry_and_mask_counts() {
 
 #[test]
 fn real_hu_ct_from_totalsegmentator() {
-    let Some(data) = common::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let p = data.join("totalsegmentator_example_ct_nonCOVID_io_only/example_ct.nii.gz");

@@ -7,7 +7,7 @@
 //! The volumes are generated (32 × 32 × 2 voxels) and the model is a freshly
 //! initialised tiny U-Net, so the runs that do segment take well under a second.
 
-mod seg_support;
+mod support;
 
 use lungscope::io::names::{edited_mask_name, model_mask_name};
 use lungscope::mask::{INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
@@ -126,7 +126,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let root = tempfile::tempdir().expect("temp dir");
-    let model = seg_support::tiny_model_file(root.path(), Head::Sigmoid { channels: 2 }, 64);
+    let model = support::seg::tiny_model_file(root.path(), Head::Sigmoid { channels: 2 }, 64);
     let work = root.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");
     Setup {

@@ -1,8 +1,7 @@
 //! Report building and the JSON / CSV / HTML / PDF writers.
 
-mod analysis_support;
+mod support;
 
-use analysis_support::Phantom;
 use lungscope::analysis::{Segmentation, SplitOptions};
 use lungscope::io::{read_mask, read_volume, write_volume};
 use lungscope::report::base64_bytes::decode;
@@ -12,6 +11,7 @@ use lungscope::report::{
     write_report,
 };
 use std::path::{Path, PathBuf};
+use support::analysis::Phantom;
 
 /// A report on the phantom, whose CT is written to `dir` first (so it has a file).
 fn phantom_report(dir: &Path, signs: [f64; 3]) -> (Report, PathBuf) {
@@ -246,7 +246,7 @@ fn pdf_is_valid_and_renders() {
         .output()
         .is_ok();
     if !have {
-        assert!(!analysis_support::in_ci(), "pdftoppm missing in CI");
+        assert!(!support::data::in_ci(), "pdftoppm missing in CI");
         eprintln!("skipped rendering: pdftoppm not installed");
         return;
     }
@@ -310,11 +310,11 @@ fn writers_refuse_inputs_and_unknown_formats() {
 
 #[test]
 fn report_on_a_real_volume_gives_the_ground_truth() {
-    let Some(vdir) = analysis_support::volumes_dir() else {
+    let Some(vdir) = support::data::volumes_dir() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    for case in analysis_support::cases(&vdir)
+    for case in support::data::cases_csv(&vdir)
         .iter()
         .filter(|c| ["coronacases_003", "radiopaedia_group_R09"].contains(&c["case"].as_str()))
     {

@@ -1,7 +1,7 @@
 //! `lungscope segment` end to end on a real shared volume: the label map it
 //! writes is read back with nibabel on the source grid.
 
-mod seg_support;
+mod support;
 
 use lungscope::seg::model::Head;
 use std::path::Path;
@@ -50,11 +50,11 @@ print("ok", seg.shape, sorted(np.unique(lab).tolist()))
 
 #[test]
 fn segment_writes_a_label_map_that_nibabel_reads_on_the_source_grid() {
-    let Some(input) = seg_support::small_real_volume() else {
+    let Some(input) = support::data::small_real_volume() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let model = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
+    let model = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
     let out_dir = dir.path().join("out");
     let bad = dir.path().join("broken.nii.gz");
     std::fs::write(&bad, b"not a nifti file").expect("write");

@@ -2,45 +2,21 @@
 //! corrupt file. The corrupt file is reported and skipped; each good study gets its
 //! reports and one summary row; the reports carry the model's stamp.
 
-mod seg_support;
+mod support;
 
 use lungscope::seg::model::Head;
 use lungscope::seg::weights;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+use support::data::csv_rows;
 
 fn lungscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lungscope"))
 }
 
 fn volume(name: &str) -> Option<PathBuf> {
-    let p = seg_support::data_dir()?
-        .join("covid19_ct_seg_zenodo3757476_volumes")
-        .join(name);
+    let p = support::data::volumes_dir()?.join(name);
     p.is_file().then_some(p)
-}
-
-/// The CSV's rows as (column name → cell) maps; cells here hold no commas or quotes
-/// except where quoted, which the columns checked below never are.
-fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).expect("summary readable");
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .expect("header row")
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(str::to_string))
-                .collect()
-        })
-        .collect()
 }
 
 #[test]
@@ -52,7 +28,7 @@ fn batch_writes_reports_and_one_summary_row_per_good_study() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let model = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
+    let model = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 64);
     let sha = weights::load_file(&model, &burn::tensor::Device::flex())
         .expect("model loads")
         .weights_sha256;

@@ -4,7 +4,7 @@
 //! shipped model with its real BatchNorm statistics, and the same label maps from
 //! `segment_volume`.
 
-mod seg_support;
+mod support;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use lungscope::io::read_volume;
@@ -131,7 +131,7 @@ fn every_architecture_option_matches_burn() {
 
 #[test]
 fn a_wrong_input_size_is_an_error_not_a_panic() {
-    let config = seg_support::tiny_config(Head::Sigmoid { channels: 2 }, 32);
+    let config = support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 32);
     let model = config.init(&Device::flex()).expect("model builds");
     let net = CpuNet::from_model(&model, &config).expect("engine builds");
     let err = net.probabilities(&[0.0; 10], 1).expect_err("refused");
@@ -165,7 +165,7 @@ fn segment_volume_gives_the_same_labels_with_either_cpu_engine() {
         eprintln!("skipped: this build ships no default model");
         return;
     }
-    let Some(path) = seg_support::small_real_volume() else {
+    let Some(path) = support::data::small_real_volume() else {
         return;
     };
     let volume = read_volume(&path).expect("volume");

@@ -1,14 +1,15 @@
 //! Data sets: the layouts are read, masks are binary, images are in the model range, and
 //! the split never puts one patient on both sides.
 
-mod seg_support;
+mod support;
 
 use std::path::Path;
 
 use lungscope::seg::data::{
     Layout, LoadOptions, PairMasks, detect_layout, distinct_cases, load_dataset, split_by_case,
 };
-use seg_support::{data_dir, phantom};
+use support::data::data_dir;
+use support::seg::phantom;
 
 #[test]
 fn split_is_by_patient_deterministic_and_near_the_fraction() {

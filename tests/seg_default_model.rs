@@ -1,7 +1,7 @@
 //! The model built into the binary: it loads, describes itself, and segments a real
 //! volume of one of its validation patients (never seen in training) well.
 
-mod seg_support;
+mod support;
 
 use burn::tensor::Device;
 use lungscope::io::{read_mask, read_volume};
@@ -44,7 +44,7 @@ fn the_build_embeds_a_trained_model_with_its_card() {
 
 #[test]
 fn the_default_model_segments_a_validation_patient() {
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     // radiopaedia_group_R03 is one of the default model's validation patients.

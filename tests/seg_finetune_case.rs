@@ -2,7 +2,7 @@
 //! user corrected in an edit session moves its output towards the corrected mask on
 //! those slices, and the result is stored as a model version with its card.
 
-mod seg_support;
+mod support;
 
 use burn::tensor::Device;
 use lungscope::edit::EditSession;
@@ -21,7 +21,7 @@ use std::sync::atomic::AtomicBool;
 
 /// A freshly initialised tiny lung + infection model at 64 px, as "the current model".
 fn base_model(device: &Device) -> LoadedModel {
-    let config = seg_support::tiny_config(Head::Sigmoid { channels: 2 }, 64);
+    let config = support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 64);
     let model = config.init(device).expect("tiny model builds");
     LoadedModel {
         config,
@@ -37,7 +37,7 @@ fn base_model(device: &Device) -> LoadedModel {
 
 #[test]
 fn fine_tuning_on_corrections_moves_the_output_towards_them() {
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let dir = data.join("covid19_ct_seg_zenodo3757476_volumes");
@@ -187,7 +187,7 @@ fn fine_tuning_on_corrections_moves_the_output_towards_them() {
 
 #[test]
 fn case_slices_and_refusals() {
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let dir = data.join("covid19_ct_seg_zenodo3757476_volumes");
@@ -265,7 +265,7 @@ fn case_slices_and_refusals() {
 fn timing_fine_tune_default_sized_model_on_the_cpu() {
     use lungscope::seg::model::{Arch, ModelConfig, UpMode};
     use std::time::Instant;
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let dir = data.join("covid19_ct_seg_zenodo3757476_volumes");
@@ -397,7 +397,7 @@ fn fine_tuning_keeps_the_batch_norm_statistics_unless_told_otherwise() {
     use lungscope::seg::train::fine_tune;
     let device = Device::flex();
     let slices: Vec<_> = (0..3)
-        .map(|i| seg_support::phantom("c", &format!("s{i}"), 64, i as f32 * 3.0))
+        .map(|i| support::seg::phantom("c", &format!("s{i}"), 64, i as f32 * 3.0))
         .collect();
     let run = |base: &LoadedModel, freeze: bool| {
         let settings = FineTuneSettings {

@@ -20,7 +20,7 @@
 //!   is printed, not asserted;
 //! - `LUNGSCOPE_FT_AUGMENT=none`: fine-tune without augmentation.
 
-mod seg_support;
+mod support;
 
 use burn::tensor::Device;
 use lungscope::io::{read_mask, read_volume};
@@ -120,7 +120,7 @@ fn corrected_mask(
 #[test]
 #[ignore = "about three minutes on 2 cores; run with --ignored --nocapture"]
 fn fine_tuning_on_corrections_learns_them_and_keeps_the_other_slices() {
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let case = env("CASE").unwrap_or_else(|| "radiopaedia_group_R03".into());

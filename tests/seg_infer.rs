@@ -1,7 +1,7 @@
 //! Whole-volume inference with a tiny model: progress, order, cancel, and the
 //! same labels on the wgpu and CPU backends.
 
-mod seg_support;
+mod support;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use lungscope::seg::infer::{InferOptions, SliceOrder, segment_volume};
@@ -41,7 +41,7 @@ fn phantom_ct() -> Volume {
 #[test]
 fn cpu_inference_reports_each_slice_in_order_and_honours_cancel() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
+    let path = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
     let device = Device::flex();
     let model = weights::load_file(&path, &device).expect("model loads");
     let vol = phantom_ct();
@@ -99,7 +99,7 @@ fn cpu_inference_reports_each_slice_in_order_and_honours_cancel() {
 #[test]
 fn softmax_head_runs_through_the_same_path() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = seg_support::tiny_model_file(dir.path(), Head::Softmax { classes: 3 }, 32);
+    let path = support::seg::tiny_model_file(dir.path(), Head::Softmax { classes: 3 }, 32);
     let device = Device::flex();
     let model = weights::load_file(&path, &device).expect("model loads");
     let vol = phantom_ct();
@@ -128,7 +128,7 @@ fn wgpu_and_cpu_backends_give_the_same_output() {
     };
     eprintln!("wgpu device: {}", gpu.description);
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
+    let path = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
     let cpu = Device::flex();
     let on_cpu = weights::load_file(&path, &cpu).expect("loads on CPU");
     let on_gpu = weights::load_file(&path, &gpu.device).expect("loads on wgpu");
@@ -204,7 +204,7 @@ fn background_job_streams_slices_then_the_result() {
     use lungscope::seg::job::{SegEvent, SegJob};
     use std::sync::Arc;
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = seg_support::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
+    let path = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);
     let device = Device::flex();
     let model = Arc::new(weights::load_file(&path, &device).expect("model loads"));
     let vol = Arc::new(phantom_ct());

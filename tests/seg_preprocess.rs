@@ -1,7 +1,7 @@
 //! Preprocessing contract: CLAHE equals OpenCV's, the shared volumes come back as
 //! the training images, pad/unpad round trips.
 
-mod seg_support;
+mod support;
 
 use lungscope::seg::clahe::{ClaheParams, clahe};
 use lungscope::seg::preprocess::{Intensity, PreprocessConfig, Preprocessor, gray8_to_input};
@@ -34,7 +34,7 @@ fn clahe_matches_opencv_outputs() {
 /// 1250`; preprocessing must give back exactly `png / 255`.
 #[test]
 fn shared_volume_slices_equal_the_training_pngs() {
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let vol_path =
@@ -147,7 +147,7 @@ fn training_and_inference_inputs_are_identical() {
 /// path: 8-bit CLAHE values inside the letterbox content, zero padding outside.
 #[test]
 fn real_hu_volume_takes_the_clahe_path() {
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let path = data.join("totalsegmentator_example_ct_nonCOVID_io_only/example_ct.nii.gz");

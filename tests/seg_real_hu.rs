@@ -2,7 +2,7 @@
 //! infection %): no lung where there is none, no infection on aerated lung, and
 //! out-of-scope input said rather than measured.
 
-mod seg_support;
+mod support;
 
 use burn::tensor::Device;
 use lungscope::analysis::scope::{Scope, assess_label_map};
@@ -41,12 +41,12 @@ fn volumes_ml(mask: &LabelMask) -> (f64, f64) {
 }
 
 fn real_hu_dir() -> Option<PathBuf> {
-    seg_support::data_dir().map(|d| d.join("real_ct_hu"))
+    support::data::data_dir().map(|d| d.join("real_ct_hu"))
 }
 
 #[test]
 fn abdomen_ct_has_only_the_lung_bases_and_is_out_of_scope() {
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let volume =
@@ -352,7 +352,7 @@ fn infection_is_found_on_the_opacities_of_covid_slices() {
 /// no percentage, and the machine-readable flag in JSON and CSV.
 #[test]
 fn out_of_scope_is_said_by_segment_and_report_with_a_flag() {
-    let Some(data) = seg_support::data_dir() else {
+    let Some(data) = support::data::data_dir() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");

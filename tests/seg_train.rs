@@ -1,6 +1,6 @@
 //! The training loop learns, writes its run folder, resumes, and fine-tunes.
 
-mod seg_support;
+mod support;
 
 use std::sync::atomic::AtomicBool;
 
@@ -8,25 +8,16 @@ use burn::tensor::Device;
 use lungscope::seg::augment::AugmentSettings;
 use lungscope::seg::data::SliceSample;
 use lungscope::seg::loss::LossKind;
-use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
+use lungscope::seg::model::{Head, ModelConfig};
 use lungscope::seg::train::{
     FineTuneEvent, FineTuneSettings, Schedule, StartFrom, TrainEvent, TrainJob, TrainSettings,
     fine_tune, fine_tuned_card, train,
 };
 use lungscope::seg::weights::{self, ModelCard};
-use seg_support::phantom;
+use support::seg::phantom;
 
 fn tiny() -> ModelConfig {
-    ModelConfig {
-        arch: Arch::Unet,
-        in_channels: 1,
-        base: 4,
-        depth: 2,
-        batch_norm: true,
-        up: UpMode::Transpose,
-        head: Head::Sigmoid { channels: 2 },
-        input_size: 32,
-    }
+    support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 32)
 }
 
 fn settings(epochs: usize) -> TrainSettings {

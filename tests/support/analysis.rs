@@ -1,58 +1,8 @@
-//! Helpers of the analysis and report tests: the shared data, `cases.csv`, and a
-//! box phantom with figures known in closed form.
-#![allow(dead_code)]
+//! The box phantom of the analysis and report tests: two box lungs with infected
+//! boxes, stored in any axis orientation, with figures known in closed form.
 
 use lungscope::mask::{INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
 use lungscope::volume::{Geometry, Volume, Voxels};
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-/// True when running under CI (`CI` set), where nothing may be skipped.
-pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
-
-/// The Zenodo volumes folder: under `$LUNGSCOPE_DATA`, `../shared/data` next to
-/// the checkout, or `/work/shared/data`. `None` (a skip) outside CI if absent.
-pub fn volumes_dir() -> Option<PathBuf> {
-    let sub = "covid19_ct_seg_zenodo3757476_volumes";
-    let found = [
-        std::env::var_os("LUNGSCOPE_DATA").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
-        Some(PathBuf::from("/work/shared/data")),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|p| p.join(sub))
-    .find(|p| p.is_dir());
-    if found.is_none() {
-        assert!(!in_ci(), "shared data not found: set LUNGSCOPE_DATA");
-        eprintln!("skipped: shared data not found (set LUNGSCOPE_DATA)");
-    }
-    found
-}
-
-/// The rows of `cases.csv`, keyed by column name.
-pub fn cases(dir: &std::path::Path) -> Vec<HashMap<String, String>> {
-    let text = std::fs::read_to_string(dir.join("cases.csv")).expect("cases.csv");
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .expect("header")
-        .split(',')
-        .map(String::from)
-        .collect();
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(String::from))
-                .collect()
-        })
-        .collect()
-}
 
 /// Grid of the box phantom.
 pub const DIMS: [usize; 3] = [40, 30, 30];

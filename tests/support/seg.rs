@@ -1,6 +1,5 @@
-//! Helpers shared by the segmentation tests: where the shared data is, tiny model
-//! files, generated volumes and small synthetic slices.
-#![allow(dead_code)]
+//! Segmentation fixtures: tiny model configurations and freshly initialised model
+//! files, and small synthetic slices.
 
 use burn::tensor::Device;
 use lungscope::seg::data::SliceSample;
@@ -8,38 +7,8 @@ use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
 use lungscope::seg::weights::{self, ModelCard};
 use std::path::{Path, PathBuf};
 
-/// True when running under CI (`CI` set), where nothing may be skipped.
-pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
-
-/// The shared data folder: `$LUNGSCOPE_DATA`, `../shared/data` next to the checkout, or
-/// `/work/shared/data`. `None` (a skip) outside CI if none exists.
-pub fn data_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("LUNGSCOPE_DATA").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
-        Some(PathBuf::from("/work/shared/data")),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| {
-        p.join("covid19_ct_seg_zenodo3757476_png256").is_dir()
-            && p.join("covid19_ct_seg_zenodo3757476_volumes").is_dir()
-    });
-    if found.is_none() {
-        assert!(!in_ci(), "shared data not found: set LUNGSCOPE_DATA");
-        eprintln!("skipped: shared data not found (set LUNGSCOPE_DATA)");
-    }
-    found
-}
-
-/// A real pseudo-HU volume of the shared data (`radiopaedia_group_R06`: 9 slices).
-pub fn small_real_volume() -> Option<PathBuf> {
-    let p =
-        data_dir()?.join("covid19_ct_seg_zenodo3757476_volumes/radiopaedia_group_R06_ct.nii.gz");
-    p.is_file().then_some(p)
-}
-
-/// A tiny U-Net configuration (base 4, depth 2) at `size` px.
+/// A tiny U-Net configuration (base 4, depth 2, transposed convolutions up) at
+/// `size` px.
 pub fn tiny_config(head: Head, size: usize) -> ModelConfig {
     ModelConfig {
         arch: Arch::Unet,
@@ -53,19 +22,35 @@ pub fn tiny_config(head: Head, size: usize) -> ModelConfig {
     }
 }
 
-/// Writes a freshly initialised tiny model file into `dir` and returns its path.
+/// Writes a freshly initialised model of `config` with `card` to `dir/name`.
+fn save_fresh(dir: &Path, name: &str, config: &ModelConfig, card: &ModelCard) -> PathBuf {
+    let model = config.init(&Device::flex()).expect("model builds");
+    let path = dir.join(name);
+    weights::save(&path, config, &model, card).expect("model file written");
+    path
+}
+
+/// Writes a freshly initialised tiny model file (`tiny.lsm`, id
+/// `test-tiny-untrained`) into `dir` and returns its path.
 pub fn tiny_model_file(dir: &Path, head: Head, size: usize) -> PathBuf {
-    let config = tiny_config(head, size);
-    let model = config.init(&Device::flex()).expect("tiny model builds");
     let card = ModelCard {
         id: "test-tiny-untrained".into(),
         architecture: format!("tiny U-Net for tests ({size} px)"),
         training_data: "none (freshly initialised; for pipeline tests only)".into(),
         ..ModelCard::default()
     };
-    let path = dir.join("tiny.lsm");
-    weights::save(&path, &config, &model, &card).expect("model file written");
-    path
+    save_fresh(dir, "tiny.lsm", &tiny_config(head, size), &card)
+}
+
+/// A model file with `config`, freshly initialised, named `id`, at `dir/name`.
+pub fn model_file(dir: &Path, name: &str, id: &str, config: &ModelConfig) -> PathBuf {
+    let card = ModelCard {
+        id: id.into(),
+        architecture: "untrained test network".into(),
+        training_data: "none (freshly initialised; for pipeline tests only)".into(),
+        ..ModelCard::default()
+    };
+    save_fresh(dir, name, config, &card)
 }
 
 /// A synthetic `s x s` slice: a dark lung disc with a bright infection disc inside it.
