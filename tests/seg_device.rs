@@ -6,6 +6,8 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 use lungscope::seg::device::{BackendKind, DeviceChoice, probe_adapters, select_device};
 use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
 
+mod support;
+
 #[test]
 fn cpu_is_always_available() {
     let dev = select_device(DeviceChoice::Cpu).expect("cpu");
@@ -89,16 +91,7 @@ fn fine_tuning_runs_on_the_gpu_backend_too() {
         return;
     }
     let gpu = select_device(DeviceChoice::Gpu).expect("an adapter exists");
-    let config = ModelConfig {
-        arch: Arch::Unet,
-        in_channels: 1,
-        base: 4,
-        depth: 2,
-        batch_norm: true,
-        up: UpMode::Transpose,
-        head: Head::Sigmoid { channels: 2 },
-        input_size: 16,
-    };
+    let config = support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 16);
     let base = LoadedModel {
         model: config.init(&gpu.device).expect("builds"),
         config,

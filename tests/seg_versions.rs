@@ -1,9 +1,11 @@
 //! Model versions in a data folder: add, list, switch, roll back, remove.
 
 use burn::tensor::Device;
-use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
+use lungscope::seg::model::Head;
 use lungscope::seg::versions::{Active, ModelStore, fine_tuned_id};
 use lungscope::seg::weights::ModelCard;
+
+mod support;
 
 #[test]
 fn versions_can_be_added_switched_and_rolled_back() {
@@ -12,16 +14,7 @@ fn versions_can_be_added_switched_and_rolled_back() {
     assert!(store.list().expect("empty list").is_empty());
     assert_eq!(store.active().expect("active"), Active::Default);
     let device = Device::flex();
-    let config = ModelConfig {
-        arch: Arch::Unet,
-        in_channels: 1,
-        base: 4,
-        depth: 2,
-        batch_norm: true,
-        up: UpMode::Transpose,
-        head: Head::Sigmoid { channels: 2 },
-        input_size: 16,
-    };
+    let config = support::seg::tiny_config(Head::Sigmoid { channels: 2 }, 16);
     let model = config.init(&device).expect("builds");
     let metrics = serde_json::json!({"losses": [0.9, 0.5]});
     let first_card = ModelCard {
