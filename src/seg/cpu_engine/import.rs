@@ -11,14 +11,17 @@ use super::super::model::{DoubleConv, UpBlock, Upsample};
 use super::winograd::Winograd3;
 use super::{Conv1, Conv3, DoubleConv3, Node, Up, WINOGRAD_MIN_CIN};
 
-fn values<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>, SegError> {
+pub(super) fn values<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>, SegError> {
     t.try_into_data_as::<f32>()
         .map_err(|e| SegError::Backend(format!("CPU engine: cannot read {what}: {e:?}")))?
         .try_to_vec::<f32>()
         .map_err(|e| SegError::Backend(format!("CPU engine: cannot read {what}: {e:?}")))
 }
 
-fn param<const D: usize>(p: &Param<Tensor<D>>, what: &str) -> Result<Vec<f32>, SegError> {
+pub(super) fn param<const D: usize>(
+    p: &Param<Tensor<D>>,
+    what: &str,
+) -> Result<Vec<f32>, SegError> {
     values(p.val(), what)
 }
 
@@ -30,8 +33,8 @@ fn unsupported(what: &str) -> SegError {
 fn bn_affine(bn: &BatchNorm) -> Result<(Vec<f32>, Vec<f32>), SegError> {
     let gamma = param(&bn.gamma, "BatchNorm gamma")?;
     let beta = param(&bn.beta, "BatchNorm beta")?;
-    let mean = values(bn.running_mean.value(), "BatchNorm running mean")?;
-    let var = values(bn.running_var.value(), "BatchNorm running variance")?;
+    let mean = values(bn.running_mean.value_sync(), "BatchNorm running mean")?;
+    let var = values(bn.running_var.value_sync(), "BatchNorm running variance")?;
     let eps = bn.epsilon;
     let scale: Vec<f32> = gamma
         .iter()
@@ -82,6 +85,7 @@ fn conv3(conv: &Conv2d, bn: Option<&BatchNorm>) -> Result<Conv3, SegError> {
         w: out,
         b: bias,
         wino,
+        relu: true,
     })
 }
 

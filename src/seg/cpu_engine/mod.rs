@@ -48,6 +48,7 @@ mod buffers;
 mod import;
 mod layers;
 pub mod simd;
+pub mod train;
 mod winograd;
 
 /// Fewest input channels for which a 3×3 convolution runs as Winograd F(2×2, 3×3)
@@ -120,6 +121,8 @@ struct Conv3 {
     b: Vec<f32>,
     /// The same kernels in the Winograd domain (when `cin >= WINOGRAD_MIN_CIN`).
     wino: Option<Winograd3>,
+    /// ReLU after the bias (inference; training puts BatchNorm in between).
+    relu: bool,
 }
 
 /// 1×1 convolution with bias.
@@ -454,7 +457,7 @@ impl Conv1 {
 }
 
 impl Conv3 {
-    /// `[n, h, w, cin] → [n, h, w, cout]`, 3×3, padding 1, bias, ReLU.
+    /// `[n, h, w, cin] → [n, h, w, cout]`, 3×3, padding 1, bias, ReLU (when `relu`).
     fn forward(&self, x: &Fmap, algo: ConvAlgo, pool: &Buffers) -> Fmap {
         debug_assert_eq!(x.c, self.cin);
         if let Some(wino) = &self.wino
@@ -503,7 +506,7 @@ impl Conv3 {
                         let mut a = vec![0.0f32; m * k];
                         im2col3(&mut a, src, x.h, x.w, cin, p0, m);
                         matmul(dst, &a, &self.w, m, k, cout, inner);
-                        add_bias(dst, &self.b, true);
+                        add_bias(dst, &self.b, self.relu);
                     });
             });
         out
@@ -535,6 +538,7 @@ mod tests {
             w: w.clone(),
             b: vec![0.0; cout],
             wino: None,
+            relu: true,
         };
         let y = conv.forward(&x, ConvAlgo::Auto, &Buffers::default());
         for yy in 0..5 {
@@ -574,6 +578,7 @@ mod tests {
                 wino: Some(Winograd3::new(cin, cout, &wts, &b)),
                 w: wts,
                 b,
+                relu: true,
             };
             let a = conv.forward(&x, ConvAlgo::Im2col, &Buffers::default());
             let c = conv.forward(&x, ConvAlgo::Auto, &Buffers::default());

@@ -37,6 +37,8 @@ pub(super) struct Winograd3 {
     /// `[16, cin, cout]`: `U = G g Gᵀ`, element `ξ = 4·i + j`.
     u: Vec<f32>,
     b: Vec<f32>,
+    /// ReLU after the bias (off for training, where BatchNorm comes between).
+    relu: bool,
 }
 
 impl Winograd3 {
@@ -70,10 +72,18 @@ impl Winograd3 {
             cout,
             u,
             b: b.to_vec(),
+            relu: true,
         }
     }
 
-    /// `[n, h, w, cin] → [n, h, w, cout]` (data only), padding 1, bias, ReLU, into
+    /// The same convolution without the ReLU (bias only).
+    pub(super) fn linear(mut self) -> Self {
+        self.relu = false;
+        self
+    }
+
+    /// `[n, h, w, cin] → [n, h, w, cout]` (data only), padding 1, bias, ReLU (unless
+    /// [`Self::linear`]), into
     /// `out` (`n·h·w·cout` values, every one overwritten).
     /// `h` and `w` must be even (every level of the networks here is).
     pub(super) fn forward(
@@ -135,7 +145,7 @@ impl Winograd3 {
                             inner,
                         );
                     }
-                    output_transform(level, &m[..16 * tn * cout], &self.b, w, dst);
+                    output_transform(level, &m[..16 * tn * cout], &self.b, w, self.relu, dst);
                 });
             });
         out
@@ -229,13 +239,15 @@ impl<'a> Patch<'a> {
 }
 
 multiversion! {
-    /// `Y = Aᵀ m A` + bias, ReLU, from `m` `[16, tn, c]` into `dst`, the output rows
-    /// of those tiles (`tn / (w/2)` tile rows of a map `w` pixels wide).
-    fn output_transform => output_transform_body(m: &[f32], bias: &[f32], w: usize, dst: &mut [f32])
+    /// `Y = Aᵀ m A` + bias, ReLU when `relu`, from `m` `[16, tn, c]` into `dst`, the
+    /// output rows of those tiles (`tn / (w/2)` tile rows of a map `w` pixels wide).
+    fn output_transform => output_transform_body(
+        m: &[f32], bias: &[f32], w: usize, relu: bool, dst: &mut [f32],
+    )
 }
 
 #[inline(always)]
-fn output_transform_body(m: &[f32], bias: &[f32], w: usize, dst: &mut [f32]) {
+fn output_transform_body(m: &[f32], bias: &[f32], w: usize, relu: bool, dst: &mut [f32]) {
     let c = bias.len();
     let tn = m.len() / (16 * c);
     let tx = w / 2;
@@ -254,8 +266,13 @@ fn output_transform_body(m: &[f32], bias: &[f32], w: usize, dst: &mut [f32]) {
             let (r0, r1, r2, r3) = (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
             let base = ((y0 + i) * w + x0) * c;
             let (left, right) = dst[base..base + 2 * c].split_at_mut(c);
-            sum3_bias_relu(left, r0, r1, r2, bias);
-            diff3_bias_relu(right, r1, r2, r3, bias);
+            if relu {
+                sum3_bias_relu(left, r0, r1, r2, bias);
+                diff3_bias_relu(right, r1, r2, r3, bias);
+            } else {
+                sum3_bias(left, r0, r1, r2, bias);
+                diff3_bias(right, r1, r2, r3, bias);
+            }
         }
     }
 }
@@ -289,6 +306,20 @@ fn sum3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
 fn diff3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
     for (((o, x), y), z) in out.iter_mut().zip(a).zip(b).zip(c) {
         *o = x - y - z;
+    }
+}
+
+#[inline(always)]
+fn sum3_bias(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], bias: &[f32]) {
+    for ((((o, x), y), z), bb) in out.iter_mut().zip(a).zip(b).zip(c).zip(bias) {
+        *o = x + y + z + bb;
+    }
+}
+
+#[inline(always)]
+fn diff3_bias(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], bias: &[f32]) {
+    for ((((o, x), y), z), bb) in out.iter_mut().zip(a).zip(b).zip(c).zip(bias) {
+        *o = x - y - z + bb;
     }
 }
 
@@ -337,7 +368,7 @@ mod tests {
                 let mut dst = vec![0.0f32; 2 * h * w * c];
                 // The transformed inputs stand in for the products (same shape when
                 // c_in = c_out).
-                output_transform(level, &v, &bias, w, &mut dst);
+                output_transform(level, &v, &bias, w, true, &mut dst);
                 (v, dst)
             };
             let levels = available();

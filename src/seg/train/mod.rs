@@ -187,7 +187,7 @@ pub enum TrainEvent {
 }
 
 /// Builds Adam with the run's weight decay.
-fn optimizer(weight_decay: f64) -> ModuleOptimizer {
+pub(crate) fn optimizer(weight_decay: f64) -> ModuleOptimizer {
     let mut config = AdamConfig::new().with_epsilon(1e-8);
     if weight_decay > 0.0 {
         config = config.with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)));

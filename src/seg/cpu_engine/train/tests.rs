@@ -1,0 +1,239 @@
+//! Gradient equivalence with burn's autodiff: the same weights and batch through
+//! burn (flex, autodiff, training mode) and through the engine give the same loss,
+//! the same gradient for every parameter, the same running statistics, and the same
+//! weights after Adam steps.
+
+use burn::module::{Module, ModuleMapper, Param as BurnParam};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::*;
+use crate::seg::loss::loss as burn_loss;
+use crate::seg::model::{Arch, Head, UpMode};
+
+struct GradsAsWeights<'a> {
+    grads: &'a GradientsParams,
+}
+
+impl ModuleMapper for GradsAsWeights<'_> {
+    fn map_float<const D: usize>(&mut self, param: BurnParam<Tensor<D>>) -> BurnParam<Tensor<D>> {
+        let g = self.grads.get::<D>(param.id);
+        param.map(|t| match g {
+            Some(g) => g,
+            None => t.zeros_like(),
+        })
+    }
+}
+
+fn config(arch: Arch, up: UpMode, batch_norm: bool, head: Head) -> ModelConfig {
+    ModelConfig {
+        arch,
+        in_channels: 1,
+        base: 8,
+        depth: 2,
+        batch_norm,
+        up,
+        head,
+        input_size: 16,
+    }
+}
+
+/// A batch with structure: images in [0, 1], targets 0/1 per channel (sigmoid) or
+/// one-hot (softmax).
+fn batch(config: &ModelConfig, n: usize, seed: usize) -> (Vec<f32>, Vec<f32>) {
+    let s = config.input_size;
+    let c = config.head.out_channels();
+    let images: Vec<f32> = (0..n * s * s)
+        .map(|i| {
+            let (b, y, x) = (i / (s * s), (i / s) % s, i % s);
+            (0.5 + 0.45 * ((x * 3 + y * 5 + b * 7 + seed) as f32 * 0.37).sin()).clamp(0.0, 1.0)
+        })
+        .collect();
+    let mut targets = vec![0.0f32; n * c * s * s];
+    for b in 0..n {
+        for p in 0..s * s {
+            let (y, x) = (p / s, p % s);
+            let r2 = (x as i64 - 8).pow(2) + (y as i64 - 7 - b as i64).pow(2);
+            match config.head {
+                Head::Sigmoid { .. } => {
+                    for ch in 0..c {
+                        let on = r2 < 20 + 15 * ch as i64 + seed as i64;
+                        targets[(b * c + ch) * s * s + p] = f32::from(u8::from(on));
+                    }
+                }
+                Head::Softmax { .. } => {
+                    let class = ((r2 / 12) as usize + seed) % c;
+                    targets[(b * c + class) * s * s + p] = 1.0;
+                }
+            }
+        }
+    }
+    (images, targets)
+}
+
+fn tensor4(v: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
+}
+
+/// Largest difference relative to the largest magnitude of `want`.
+fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
+        / scale
+}
+
+/// Loss and gradients through burn and through the engine; checks they agree.
+fn check_gradients(config: &ModelConfig, kind: LossKind, frozen_bn: bool) {
+    let ad = Device::flex().autodiff();
+    let mut model = config.init(&ad).expect("model").train();
+    if frozen_bn {
+        // Non-trivial running statistics, then kept fixed.
+        let (x, _) = batch(config, 2, 5);
+        let _ = model.forward(tensor4(&x, [2, 1, 16, 16], &ad));
+        model = model.with_batch_norm_training(false);
+    }
+    let mut engine = TrainNet::from_model(&model, config, 0.0)
+        .expect("engine")
+        .with_batch_stats(!frozen_bn);
+    let n = 2;
+    let (x, t) = batch(config, n, 1);
+    let s = config.input_size;
+    let c = config.head.out_channels();
+    let logits = model.forward(tensor4(&x, [n, 1, s, s], &ad));
+    let l = burn_loss(kind, &config.head, logits, tensor4(&t, [n, c, s, s], &ad));
+    let want_loss: f32 = l.clone().into_scalar();
+    let grads = GradientsParams::from_grads(l.backward(), &model);
+    // Read before mapping: the mapper also visits (and would overwrite) the shared
+    // running statistics.
+    let after = TrainNet::from_model(&model, config, 0.0).expect("burn after");
+    let grad_model = model.clone().map(&mut GradsAsWeights { grads: &grads });
+    let mut want = TrainNet::from_model(&grad_model, config, 0.0).expect("gradients");
+
+    let (got_loss, _) = engine
+        .loss_and_gradients(&x, &t, n, kind)
+        .expect("engine step");
+    let what = format!("{config:?} {kind:?} frozen BN {frozen_bn}");
+    assert!(
+        (got_loss - f64::from(want_loss)).abs() <= 1e-5 * f64::from(want_loss.abs()).max(1.0),
+        "{what}: loss {got_loss} vs burn {want_loss}"
+    );
+    let got_params = engine.params_mut();
+    let want_params = want.params_mut();
+    assert_eq!(got_params.len(), want_params.len());
+    for (i, (g, w)) in got_params.iter().zip(&want_params).enumerate() {
+        let err = relative_error(&g.g, &w.v);
+        assert!(
+            err < 2e-3,
+            "{what}: parameter {i} gradient off by {err} (relative)"
+        );
+    }
+    // Running statistics updated as burn updates them (or kept).
+    let stats = |net: &TrainNet| -> Vec<f32> {
+        let mut v = Vec::new();
+        let mut push = |d: &DoubleT| {
+            for c in [&d.c1, &d.c2] {
+                if let Some(bn) = &c.bn {
+                    v.extend_from_slice(&bn.mean);
+                    v.extend_from_slice(&bn.var);
+                }
+            }
+        };
+        push(&net.inc);
+        net.downs.iter().for_each(&mut push);
+        net.nodes.iter().for_each(|n| push(&n.conv));
+        v
+    };
+    let err = relative_error(&stats(&engine), &stats(&after));
+    assert!(err < 1e-4, "{what}: running statistics off by {err}");
+}
+
+#[test]
+fn every_loss_on_both_heads_matches_burn_autodiff() {
+    for head in [Head::Sigmoid { channels: 2 }, Head::Softmax { classes: 3 }] {
+        for kind in [
+            LossKind::Bce,
+            LossKind::Dice,
+            LossKind::BceDice,
+            LossKind::Focal,
+            LossKind::FocalDice,
+            LossKind::CrossEntropy,
+        ] {
+            check_gradients(
+                &config(Arch::Unet, UpMode::Transpose, true, head),
+                kind,
+                false,
+            );
+        }
+    }
+}
+
+#[test]
+fn every_architecture_option_matches_burn_autodiff() {
+    for arch in [Arch::Unet, Arch::UnetPlusPlus] {
+        for up in [UpMode::Transpose, UpMode::Bilinear] {
+            for bn in [true, false] {
+                let head = Head::Sigmoid { channels: 1 };
+                check_gradients(&config(arch, up, bn, head), LossKind::BceDice, false);
+            }
+        }
+    }
+}
+
+#[test]
+fn fixed_batch_norm_statistics_match_burn_autodiff() {
+    for arch in [Arch::Unet, Arch::UnetPlusPlus] {
+        let c = config(arch, UpMode::Transpose, true, Head::Sigmoid { channels: 2 });
+        check_gradients(&c, LossKind::BceDice, true);
+    }
+}
+
+#[test]
+fn adam_steps_give_burns_weights() {
+    let c = config(
+        Arch::Unet,
+        UpMode::Transpose,
+        true,
+        Head::Sigmoid { channels: 2 },
+    );
+    let ad = Device::flex().autodiff();
+    let mut model = c.init(&ad).expect("model").train();
+    let wd = 1e-2;
+    let mut engine = TrainNet::from_model(&model, &c, wd).expect("engine");
+    let mut optim = crate::seg::train::optimizer(wd);
+    let lr = 1e-2;
+    for step in 0..3 {
+        let (x, t) = batch(&c, 2, step);
+        let logits = model.forward(tensor4(&x, [2, 1, 16, 16], &ad));
+        let l = burn_loss(
+            LossKind::BceDice,
+            &c.head,
+            logits,
+            tensor4(&t, [2, 2, 16, 16], &ad),
+        );
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        model = optim.step(lr, model, grads);
+        engine
+            .step(&x, &t, 2, LossKind::BceDice, lr)
+            .expect("engine step");
+    }
+    let mut want = TrainNet::from_model(&model, &c, wd).expect("burn weights");
+    for (i, (g, w)) in engine
+        .params_mut()
+        .iter()
+        .zip(want.params_mut())
+        .enumerate()
+    {
+        let err = relative_error(&g.v, &w.v);
+        assert!(err < 1e-3, "parameter {i} after 3 Adam steps off by {err}");
+    }
+    // And back into burn: the engine's weights become the model's.
+    let back = engine.to_model(&model).expect("to model");
+    let mut again = TrainNet::from_model(&back, &c, wd).expect("reimport");
+    for (g, w) in engine.params_mut().iter().zip(again.params_mut()) {
+        assert_eq!(g.v, w.v);
+    }
+}
