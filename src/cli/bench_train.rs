@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::seg::augment::Rng;
 use crate::seg::data::SliceSample;
 use crate::seg::device::{DeviceChoice, select_device};
+use crate::seg::infer::CpuEngine;
 use crate::seg::loss::LossKind;
 use crate::seg::model::{Arch, Head, ModelConfig, UpMode};
 use crate::seg::train::{StartFrom, TrainJob, TrainSettings, train};
@@ -48,6 +49,9 @@ pub struct BenchTrainArgs {
     /// Backend.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
+    /// On the CPU: lungscope's training engine (`native`) or burn's flex backend.
+    #[arg(long, value_enum, default_value_t = CpuEngine::Native)]
+    pub cpu_engine: CpuEngine,
     /// Write the result as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -94,6 +98,7 @@ struct BenchResult {
     config: ModelConfig,
     params: usize,
     device: String,
+    trainer: String,
     batch_size: usize,
     steps: usize,
     seconds_per_step: Vec<f64>,
@@ -157,6 +162,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         seed: 0,
         augment: crate::seg::augment::AugmentSettings::none(),
         val_batch_size: 1,
+        cpu_engine: args.cpu_engine,
     };
     let job = TrainJob {
         config: config.clone(),
@@ -169,6 +175,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         card: ModelCard::default(),
     };
     let cancel = AtomicBool::new(false);
+    let mut trainer = "";
     let mut on_event = |e: crate::seg::train::TrainEvent| {
         if let crate::seg::train::TrainEvent::Step { step, loss, .. } = e {
             let now = Instant::now();
@@ -181,7 +188,9 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
             }
             last = now;
         }
-        if let crate::seg::train::TrainEvent::Started { .. } = e {
+        if let crate::seg::train::TrainEvent::Started { trainer: t, .. } = e {
+            eprintln!("trainer: {t}");
+            trainer = t;
             last = Instant::now();
         }
     };
@@ -195,6 +204,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         params: config.num_params(),
         config,
         device: dev.description,
+        trainer: trainer.to_string(),
         batch_size: args.batch_size,
         steps: step_times.len(),
         seconds_per_step: step_times,

@@ -13,6 +13,7 @@ use crate::fsutil::OutputPlan;
 use crate::seg::ModelConfig;
 use crate::seg::data::{LoadOptions, PairMasks, load_dataset};
 use crate::seg::device::{DeviceChoice, select_device};
+use crate::seg::infer::CpuEngine;
 use crate::seg::loss::LossKind;
 use crate::seg::train::{EvalOptions, EvalReport, evaluate};
 use crate::seg::weights::{self, ModelCard};
@@ -51,6 +52,9 @@ pub struct EvalArgs {
     /// Backend.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// On the CPU: lungscope's engine (`native`) or burn's flex backend (`flex`).
+    #[arg(long, value_enum, default_value_t = CpuEngine::Native)]
+    pub cpu_engine: CpuEngine,
     /// How to read the masks of a train_images/ train_masks/ folder.
     #[arg(long, value_enum, default_value_t = PairMasks::Infection)]
     pub pair_masks: PairMasks,
@@ -132,6 +136,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let options = EvalOptions {
         batch_size: args.batch_size,
         loss: LossKind::BceDice,
+        cpu_engine: args.cpu_engine,
     };
     let cancel = AtomicBool::new(false);
     let report = evaluate(

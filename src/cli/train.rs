@@ -15,6 +15,7 @@ use crate::seg::data::{
     split_by_case,
 };
 use crate::seg::device::{DeviceChoice, select_device};
+use crate::seg::infer::CpuEngine;
 use crate::seg::loss::LossKind;
 use crate::seg::model::{Head, ModelConfig};
 use crate::seg::train::{
@@ -99,6 +100,10 @@ pub struct TrainArgs {
     /// Backend.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// On the CPU: lungscope's training engine (`native`, the fast path) or burn's flex
+    /// backend (`flex`, for comparison). Checkpoints are the same either way.
+    #[arg(long, value_enum, default_value_t = CpuEngine::Native)]
+    pub cpu_engine: CpuEngine,
     /// Continue an interrupted run from its last.lsm (train_state.json beside it).
     #[arg(long, conflicts_with = "from")]
     pub resume: Option<PathBuf>,
@@ -267,6 +272,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             AugmentSettings::default()
         },
         val_batch_size: args.batch_size,
+        cpu_engine: args.cpu_engine,
     };
     let card = ModelCard {
         id: args.id.clone().unwrap_or_else(|| {
@@ -311,8 +317,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             start_epoch,
             epochs,
             steps_per_epoch,
+            trainer,
             ..
         } => {
+            bar.println(format!("trainer: {trainer}"));
             bar.set_length(steps_per_epoch as u64);
             bar.set_prefix(format!("{start_epoch}/{epochs}"));
         }

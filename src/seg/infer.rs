@@ -66,13 +66,15 @@ impl SliceOrder {
 }
 
 /// Which code runs the network when the device is the CPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CpuEngine {
     /// lungscope's own channels-last engine ([`super::cpu_engine`]): the fast path.
     #[default]
     Native,
-    /// burn's flex backend (the code training uses), layer for layer as in training.
+    /// burn's flex backend, layer for layer as burn's training graph (for comparison).
     Flex,
 }
 

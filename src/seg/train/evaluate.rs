@@ -5,12 +5,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::batch::{build_batch, check_targets};
 use crate::seg::SegError;
+use crate::seg::cpu_engine::CpuNet;
 use crate::seg::data::SliceSample;
+use crate::seg::infer::CpuEngine;
 use crate::seg::loss::{LossKind, loss};
 use crate::seg::metrics::{ClassScores, MultiConfusion};
 use crate::seg::model::{Head, ModelConfig, SegModel};
@@ -70,6 +72,9 @@ pub struct EvalOptions {
     pub batch_size: usize,
     /// Loss reported beside the scores.
     pub loss: LossKind,
+    /// Which code runs the network when the device is the CPU.
+    #[serde(default)]
+    pub cpu_engine: CpuEngine,
 }
 
 impl Default for EvalOptions {
@@ -77,6 +82,7 @@ impl Default for EvalOptions {
         Self {
             batch_size: 8,
             loss: LossKind::BceDice,
+            cpu_engine: CpuEngine::Native,
         }
     }
 }
@@ -104,6 +110,11 @@ pub fn evaluate(
     let mut loss_sum = 0.0;
     let batch_size = options.batch_size.max(1);
     let loss_kind = options.loss;
+    let native = if options.cpu_engine == CpuEngine::Native && *device == Device::flex() {
+        Some(CpuNet::from_model(model, config)?)
+    } else {
+        None
+    };
     for (b, chunk) in samples.chunks(batch_size).enumerate() {
         if cancel.load(Ordering::Relaxed) {
             return Err(SegError::Cancelled);
@@ -111,7 +122,14 @@ pub fn evaluate(
         let refs: Vec<&SliceSample> = chunk.iter().collect();
         let indices: Vec<usize> = (0..chunk.len()).collect();
         let batch = build_batch(&refs, &labels, size, None, &indices);
-        let logits = model.forward(batch.image_tensor(device)); // [n, C, S, S]
+        let logits = match &native {
+            Some(net) => {
+                let l = net.logits(&batch.images, batch.n)?;
+                let shape = [batch.n, labels.len(), size, size];
+                Tensor::<4>::from_data(TensorData::new(l, shape), device)
+            }
+            None => model.forward(batch.image_tensor(device)),
+        }; // [n, C, S, S]
         let l = loss(
             loss_kind,
             &config.head,

@@ -9,10 +9,11 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{build_batch, check_targets};
-use super::{EvalOptions, evaluate, optimizer, train_step, trainable};
+use super::{EvalOptions, Stepper, evaluate};
 use crate::seg::SegError;
 use crate::seg::augment::{AugmentSettings, Rng};
 use crate::seg::data::SliceSample;
+use crate::seg::infer::CpuEngine;
 use crate::seg::loss::LossKind;
 use crate::seg::metrics::ClassScores;
 use crate::seg::model::SegModel;
@@ -55,6 +56,10 @@ pub struct FineTuneSettings {
     /// the network keeps what it does on the slices nobody corrected. 0: none.
     #[serde(default = "default_anchor_slices")]
     pub anchor_slices: usize,
+    /// Which code trains when the device is the CPU (lungscope's training engine by
+    /// default; burn's flex backend for comparison).
+    #[serde(default)]
+    pub cpu_engine: CpuEngine,
 }
 
 fn default_true() -> bool {
@@ -77,6 +82,7 @@ impl Default for FineTuneSettings {
             eval_every: 25,
             freeze_batch_norm: true,
             anchor_slices: 8,
+            cpu_engine: CpuEngine::Native,
         }
     }
 }
@@ -155,7 +161,6 @@ pub fn fine_tune_with_anchors(
     check_targets(&labels, slices, "fine-tuning")?;
     check_targets(&labels, anchors, "fine-tuning")?;
     let plain = device.clone().without_autodiff();
-    let ad = device.clone().autodiff();
     let size = config.input_size;
     // Targets first, then anchors: one index space for the batch builder's seeds.
     let fitted: Vec<SliceSample> = slices
@@ -167,6 +172,7 @@ pub fn fine_tune_with_anchors(
         let opts = EvalOptions {
             batch_size: 4,
             loss: settings.loss,
+            cpu_engine: settings.cpu_engine,
         };
         let report = evaluate(model, config, slices, &opts, &plain, cancel, &mut |_, _| {})?;
         Ok(report.pooled)
@@ -176,12 +182,16 @@ pub fn fine_tune_with_anchors(
         step: 0,
         scores: before.clone(),
     });
-    let mut model = trainable(base.model.clone(), &ad);
     // Statistics never estimated (a freshly initialised network) cannot be kept.
-    if settings.freeze_batch_norm && base.model.has_estimated_batch_norm_statistics() {
-        model = model.with_batch_norm_training(false);
-    }
-    let mut optim = optimizer(0.0);
+    let frozen = settings.freeze_batch_norm && base.model.has_estimated_batch_norm_statistics();
+    let mut stepper = Stepper::new(
+        base.model.clone(),
+        config,
+        0.0,
+        settings.cpu_engine,
+        !frozen,
+        &plain,
+    )?;
     let mut losses = Vec::with_capacity(settings.steps);
     // Half of a batch (at least one slice) from the targets, the rest from the anchors;
     // a pool smaller than its share repeats, each copy with its own augmentation.
@@ -213,16 +223,7 @@ pub fn fine_tune_with_anchors(
             Some((&settings.augment, settings.seed, step as u64)),
             &seeds,
         );
-        let (m, l) = train_step(
-            model,
-            &mut optim,
-            &batch,
-            &config.head,
-            settings.loss,
-            settings.lr,
-            &ad,
-        )?;
-        model = m;
+        let l = stepper.step(&batch, &config.head, settings.loss, settings.lr)?;
         losses.push(l);
         on_event(FineTuneEvent::Step {
             step: step + 1,
@@ -233,16 +234,16 @@ pub fn fine_tune_with_anchors(
             && (step + 1).is_multiple_of(settings.eval_every)
             && step + 1 < settings.steps
         {
-            let scores = score(&model.valid())?;
+            let scores = score(&stepper.current()?)?;
             on_event(FineTuneEvent::Scored {
                 step: step + 1,
                 scores,
             });
         }
     }
-    // Back to burn's default BatchNorm behaviour, so a later training run from this
+    // In burn's default BatchNorm behaviour, so a later training run from this
     // version (or its record) behaves like any other model.
-    let model = model.valid().with_batch_norm_training(true);
+    let model = stepper.current()?;
     let after = score(&model)?;
     on_event(FineTuneEvent::Scored {
         step: settings.steps,

@@ -25,9 +25,11 @@ pub use finetune::{
 pub use run::{RUN_FILES, StartFrom, TrainJob, TrainState, TrainSummary, train};
 
 use super::SegError;
+use super::cpu_engine::train::TrainNet;
+use super::infer::CpuEngine;
 use super::loss::{LossKind, loss};
 use super::metrics::ClassScores;
-use super::model::{Head, SegModel};
+use super::model::{Head, ModelConfig, SegModel};
 use batch::Batch;
 
 /// Learning-rate schedule over the run.
@@ -86,6 +88,11 @@ pub struct TrainSettings {
     pub augment: super::augment::AugmentSettings,
     /// Slices per batch during validation.
     pub val_batch_size: usize,
+    /// Which code trains (and validates) when the device is the CPU: lungscope's
+    /// training engine, or burn's flex backend (for comparison). A GPU always
+    /// trains with burn's wgpu backend.
+    #[serde(default)]
+    pub cpu_engine: CpuEngine,
 }
 
 impl Default for TrainSettings {
@@ -101,6 +108,7 @@ impl Default for TrainSettings {
             seed: 42,
             augment: super::augment::AugmentSettings::default(),
             val_batch_size: 8,
+            cpu_engine: CpuEngine::Native,
         }
     }
 }
@@ -145,6 +153,8 @@ pub enum TrainEvent {
         start_epoch: usize,
         /// Last epoch.
         epochs: usize,
+        /// Which code trains, in words (e.g. "lungscope CPU training engine").
+        trainer: &'static str,
     },
     /// One optimiser step done.
     Step {
@@ -219,6 +229,106 @@ fn train_step(
     let grads = GradientsParams::from_grads(grads, &model);
     let model = optim.step(lr, model, grads);
     Ok((model, f64::from(value)))
+}
+
+/// The model being trained and the code that steps it.
+enum Stepper {
+    /// burn's autodiff (wgpu on a GPU; flex on the CPU when asked for).
+    Burn {
+        /// `None` only while a step runs.
+        model: Option<SegModel>,
+        optim: ModuleOptimizer,
+        device: Device,
+    },
+    /// lungscope's CPU training engine; `template` is the model it was built from
+    /// (plain device), into which its weights are written back.
+    Engine {
+        net: Box<TrainNet>,
+        template: SegModel,
+    },
+}
+
+impl Stepper {
+    /// Steps `model` with Adam (`weight_decay`): on lungscope's CPU engine when the
+    /// device is the CPU and `engine` says so, otherwise with burn on the autodiff
+    /// version of `device`. `batch_stats: false` keeps the BatchNorm statistics fixed
+    /// (fine-tuning).
+    fn new(
+        model: SegModel,
+        config: &ModelConfig,
+        weight_decay: f64,
+        engine: CpuEngine,
+        batch_stats: bool,
+        device: &Device,
+    ) -> Result<Self, SegError> {
+        let plain = device.clone().without_autodiff();
+        if engine == CpuEngine::Native && plain == Device::flex() {
+            let template = model.to_device(&plain).valid();
+            let net = TrainNet::from_model(&template, config, weight_decay)?
+                .with_batch_stats(batch_stats);
+            return Ok(Stepper::Engine {
+                net: Box::new(net),
+                template,
+            });
+        }
+        let ad = plain.autodiff();
+        let mut model = trainable(model, &ad);
+        if !batch_stats {
+            model = model.with_batch_norm_training(false);
+        }
+        Ok(Stepper::Burn {
+            model: Some(model),
+            optim: optimizer(weight_decay),
+            device: ad,
+        })
+    }
+
+    /// One optimiser step on `batch`; returns the batch loss.
+    fn step(
+        &mut self,
+        batch: &Batch,
+        head: &Head,
+        loss_kind: LossKind,
+        lr: f64,
+    ) -> Result<f64, SegError> {
+        match self {
+            Stepper::Burn {
+                model,
+                optim,
+                device,
+            } => {
+                let m = model.take().ok_or_else(|| {
+                    SegError::Backend("the model was lost in a failed step".into())
+                })?;
+                let (m, l) = train_step(m, optim, batch, head, loss_kind, lr, device)?;
+                *model = Some(m);
+                Ok(l)
+            }
+            Stepper::Engine { net, .. } => Ok(net
+                .step(&batch.images, &batch.targets, batch.n, loss_kind, lr)?
+                .loss),
+        }
+    }
+
+    /// The current weights as a plain (inference) model, BatchNorm in burn's default
+    /// training behaviour.
+    fn current(&self) -> Result<SegModel, SegError> {
+        match self {
+            Stepper::Burn { model, .. } => model
+                .as_ref()
+                .map(|m| m.valid().with_batch_norm_training(true))
+                .ok_or_else(|| SegError::Backend("the model was lost in a failed step".into())),
+            Stepper::Engine { net, template } => net.to_model(template),
+        }
+    }
+
+    /// Which code steps the model, in words.
+    fn describe(&self) -> &'static str {
+        match self {
+            Stepper::Burn { .. } => "burn autodiff",
+            Stepper::Engine { .. } => "lungscope CPU training engine",
+        }
+    }
 }
 
 /// Puts a model onto the autodiff version of `device` in training mode.

@@ -4,13 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{build_batch, check_targets};
 use super::{
-    EpochRecord, EvalOptions, TrainEvent, TrainSettings, curves, evaluate, optimizer, train_step,
-    trainable,
+    EpochRecord, EvalOptions, Stepper, TrainEvent, TrainSettings, curves, evaluate, trainable,
 };
 use crate::seg::SegError;
 use crate::seg::augment::Rng;
@@ -191,8 +189,14 @@ pub fn train(
         val_cases: val_cases.clone(),
     });
     st.settings = settings.clone();
-    let mut model = model;
-    let mut optim = optimizer(settings.weight_decay);
+    let mut stepper = Stepper::new(
+        model,
+        &config,
+        settings.weight_decay,
+        settings.cpu_engine,
+        true,
+        &plain,
+    )?;
     let best_path = out_dir.join("best.lsm");
     let last_path = out_dir.join("last.lsm");
     on_event(TrainEvent::Started {
@@ -203,6 +207,7 @@ pub fn train(
         steps_per_epoch,
         start_epoch: st.completed_epochs + 1,
         epochs: settings.epochs,
+        trainer: stepper.describe(),
     });
     let summary = |st: &TrainState, cancelled, early_stopped| TrainSummary {
         completed_epochs: st.completed_epochs,
@@ -237,16 +242,7 @@ pub fn train(
                 Some((&settings.augment, settings.seed, epoch as u64)),
                 idx,
             );
-            let (m, l) = train_step(
-                model,
-                &mut optim,
-                &batch,
-                &config.head,
-                settings.loss,
-                lr,
-                &ad,
-            )?;
-            model = m;
+            let l = stepper.step(&batch, &config.head, settings.loss, lr)?;
             loss_sum += l * idx.len() as f64;
             seen += idx.len();
             on_event(TrainEvent::Step {
@@ -261,10 +257,11 @@ pub fn train(
         }
         let train_secs = t0.elapsed().as_secs_f64();
         on_event(TrainEvent::Validating { epoch: epoch + 1 });
-        let eval_model = model.valid();
+        let eval_model = stepper.current()?;
         let opts = EvalOptions {
             batch_size: settings.val_batch_size,
             loss: settings.loss,
+            cpu_engine: settings.cpu_engine,
         };
         let report = evaluate(
             &eval_model,
