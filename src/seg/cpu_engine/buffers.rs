@@ -26,7 +26,6 @@ impl Clone for Buffers {
 
 impl Buffers {
     /// `len` zeros, in the smallest kept buffer that holds them (or a new one).
-    #[cfg(test)]
     pub(super) fn zeroed(&self, len: usize) -> Vec<f32> {
         let mut v = self.take(len);
         v.clear();

@@ -7,10 +7,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::super::layers::{im2col3, tile_pixels};
-use super::super::{Fmap, MIN_TILE_PIXELS};
-
-/// Pixels per chunk of the per-channel reductions.
-const REDUCE_PIXELS: usize = 2048;
+use super::super::{Buffers, Fmap, MIN_TILE_PIXELS};
 
 /// `dst[m, n]` (row-major, contiguous) `= A × B`, or `+=` when `accumulate`, where
 /// `A(i, l) = a[i·a_rs + l·a_cs]` and `B(l, j) = b[l·b_rs + j·b_cs]`: strides let
@@ -193,9 +190,15 @@ pub(super) fn pixels_t_times(x: &[f32], cin: usize, d: &[f32], cout: usize) -> V
 
 /// `d · wᵀ` for channels-last maps: `d` `[P, cout]`, `w` `[cin, cout]` → `[P, cin]`
 /// (the input gradient of a 1×1 convolution).
-pub(super) fn times_weights_t(d: &[f32], cout: usize, w: &[f32], cin: usize) -> Vec<f32> {
+pub(super) fn times_weights_t(
+    d: &[f32],
+    cout: usize,
+    w: &[f32],
+    cin: usize,
+    pool: &Buffers,
+) -> Vec<f32> {
     let p = d.len() / cout.max(1);
-    let mut out = vec![0.0f32; p * cin];
+    let mut out = pool.for_overwrite(p * cin);
     let chunk = tile_pixels(cin + cout).max(MIN_TILE_PIXELS);
     let threads = rayon::current_num_threads();
     let inner = if p.div_ceil(chunk) < 2 * threads {
@@ -221,70 +224,116 @@ pub(super) fn times_weights_t(d: &[f32], cout: usize, w: &[f32], cin: usize) -> 
     out
 }
 
-/// Per-channel sums over every pixel of `[P, c]` values (`f64` accumulation).
+/// Values per parallel chunk of the per-channel kernels (a multiple of the period).
+const CHUNK_VALUES: usize = 1 << 15;
+
+/// The per-channel kernels walk `[P, c]` maps as flat runs of `period(c)` values: a
+/// whole number of pixels and of 16-lane vectors, so the loops vectorise whatever
+/// `c` is (12 or 24 channels would otherwise leave most lanes idle).
+fn period(c: usize) -> usize {
+    let (mut a, mut b) = (c.max(1), 16usize);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    c.max(1) * (16 / a)
+}
+
+/// `v` (one value per channel) repeated over one period.
+fn tiled(v: &[f32], p: usize) -> Vec<f32> {
+    v.iter().cycle().take(p).copied().collect()
+}
+
+/// Chunk length for `c` channels: a multiple of the period.
+fn chunk_len(c: usize) -> usize {
+    let p = period(c);
+    p * (CHUNK_VALUES / p).max(1)
+}
+
+/// Folds one period's per-lane sums into per-channel sums.
+fn fold_lanes<T: Copy + Into<f64>>(acc: &mut [f64], lanes: &[T], c: usize) {
+    for (i, &v) in lanes.iter().enumerate() {
+        acc[i % c] += v.into();
+    }
+}
+
+/// Sums per-chunk partial results in chunk order: the same bits however rayon
+/// scheduled the chunks (a run is reproducible from its seed).
+fn in_order(parts: Vec<Vec<f64>>, len: usize) -> Vec<f64> {
+    let mut out = vec![0.0f64; len];
+    for p in parts {
+        for (x, y) in out.iter_mut().zip(p) {
+            *x += y;
+        }
+    }
+    out
+}
+
+/// Per-channel sums over every pixel of `[P, c]` values (`f64` accumulation: the
+/// BatchNorm gradients cancel large terms, see `bn_relu_backward`).
 pub(super) fn channel_sums(d: &[f32], c: usize) -> Vec<f64> {
-    d.par_chunks(REDUCE_PIXELS * c)
-        .fold(
-            || vec![0.0f64; c],
-            |mut acc, chunk| {
-                for px in chunk.chunks_exact(c) {
-                    for (a, &v) in acc.iter_mut().zip(px) {
-                        *a += f64::from(v);
-                    }
+    let p = period(c);
+    let parts: Vec<Vec<f64>> = d
+        .par_chunks(chunk_len(c))
+        .map(|chunk| {
+            let mut acc = vec![0.0f64; c];
+            let mut lanes = vec![0.0f64; p];
+            let blocks = chunk.chunks_exact(p);
+            let rest = blocks.remainder();
+            for block in blocks {
+                for (a, v) in lanes.iter_mut().zip(block) {
+                    *a += f64::from(*v);
                 }
-                acc
-            },
-        )
-        .reduce(
-            || vec![0.0f64; c],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        )
+            }
+            fold_lanes(&mut acc, &lanes, c);
+            fold_lanes(&mut acc, rest, c);
+            acc
+        })
+        .collect();
+    in_order(parts, c)
 }
 
 /// Per-channel mean and biased variance of `[P, c]` values (what burn's and
-/// PyTorch's training-mode BatchNorm normalise with).
+/// PyTorch's training-mode BatchNorm normalise with); two passes.
 pub(super) fn mean_var(z: &[f32], c: usize) -> (Vec<f64>, Vec<f64>) {
     let count = (z.len() / c.max(1)).max(1) as f64;
     let mean: Vec<f64> = channel_sums(z, c).iter().map(|s| s / count).collect();
-    let sq = z
-        .par_chunks(REDUCE_PIXELS * c)
-        .fold(
-            || vec![0.0f64; c],
-            |mut acc, chunk| {
-                for px in chunk.chunks_exact(c) {
-                    for ((a, &v), m) in acc.iter_mut().zip(px).zip(&mean) {
-                        let d = f64::from(v) - m;
-                        *a += d * d;
-                    }
+    let p = period(c);
+    let m32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let mt = tiled(&m32, p);
+    let parts: Vec<Vec<f64>> = z
+        .par_chunks(chunk_len(c))
+        .map(|chunk| {
+            let mut acc = vec![0.0f64; c];
+            let mut lanes = vec![0.0f64; p];
+            let blocks = chunk.chunks_exact(p);
+            let rest = blocks.remainder();
+            for block in blocks {
+                for ((a, v), m) in lanes.iter_mut().zip(block).zip(&mt) {
+                    let d = v - m;
+                    *a += f64::from(d * d);
                 }
-                acc
-            },
-        )
-        .reduce(
-            || vec![0.0f64; c],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        );
-    let var = sq.iter().map(|s| s / count).collect();
+            }
+            fold_lanes(&mut acc, &lanes, c);
+            for (i, v) in rest.iter().enumerate() {
+                let d = f64::from(*v) - mean[i % c];
+                acc[i % c] += d * d;
+            }
+            acc
+        })
+        .collect();
+    let var = in_order(parts, c).iter().map(|s| s / count).collect();
     (mean, var)
 }
 
 /// `out = max(0, z·scale + shift)` per channel.
 pub(super) fn affine_relu(z: &[f32], c: usize, scale: &[f32], shift: &[f32], out: &mut [f32]) {
-    out.par_chunks_mut(REDUCE_PIXELS * c)
-        .zip(z.par_chunks(REDUCE_PIXELS * c))
+    let p = period(c);
+    let (st, bt) = (tiled(scale, p), tiled(shift, p));
+    out.par_chunks_mut(chunk_len(c))
+        .zip(z.par_chunks(chunk_len(c)))
         .for_each(|(o, z)| {
-            for (op, zp) in o.chunks_exact_mut(c).zip(z.chunks_exact(c)) {
-                for (((o, &z), s), b) in op.iter_mut().zip(zp).zip(scale).zip(shift) {
+            for (ob, zb) in o.chunks_mut(p).zip(z.chunks(p)) {
+                for (((o, &z), s), b) in ob.iter_mut().zip(zb).zip(&st).zip(&bt) {
                     *o = (z * s + b).max(0.0);
                 }
             }
@@ -295,6 +344,9 @@ pub(super) fn affine_relu(z: &[f32], c: usize, scale: &[f32], shift: &[f32], out
 /// (`a = max(0, y)`), backward: turns `g` (the gradient of `a`) into the gradient of
 /// `z` in place and returns `(dγ, dβ)`. With `batch_stats` the mean and variance are
 /// the batch's own (their gradient included); otherwise they are constants.
+/// The sums accumulate in `f64`: with batch statistics `dz` sums to zero per
+/// channel, so the next weight gradient `Σ x·dz` cancels large terms, and `f32`
+/// sums here were off by a few per cent on the first layer.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn bn_relu_backward(
     g: &mut [f32],
@@ -307,59 +359,57 @@ pub(super) fn bn_relu_backward(
     batch_stats: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let count = (g.len() / c.max(1)).max(1) as f64;
-    let chunk = REDUCE_PIXELS * c;
+    let p = period(c);
+    let chunk = chunk_len(c);
+    let (mt, it) = (tiled(mean, p), tiled(inv_std, p));
     // Pass 1: mask by the ReLU, Σ dy and Σ dy·x̂ per channel.
-    let sums = g
+    let parts: Vec<Vec<f64>> = g
         .par_chunks_mut(chunk)
         .zip(a.par_chunks(chunk))
         .zip(z.par_chunks(chunk))
-        .fold(
-            || vec![0.0f64; 2 * c],
-            |mut acc, ((g, a), z)| {
-                for ((gp, ap), zp) in g
-                    .chunks_exact_mut(c)
-                    .zip(a.chunks_exact(c))
-                    .zip(z.chunks_exact(c))
+        .map(|((g, a), z)| {
+            let mut acc = vec![0.0f64; 2 * c];
+            let mut sdy = vec![0.0f64; p];
+            let mut sdx = vec![0.0f64; p];
+            for ((gb, ab), zb) in g.chunks_mut(p).zip(a.chunks(p)).zip(z.chunks(p)) {
+                let lanes = sdy.iter_mut().zip(sdx.iter_mut()).zip(mt.iter().zip(&it));
+                for (((g, &a), &z), ((sy, sx), (m, i))) in gb.iter_mut().zip(ab).zip(zb).zip(lanes)
                 {
-                    for ch in 0..c {
-                        let dy = if ap[ch] > 0.0 { gp[ch] } else { 0.0 };
-                        gp[ch] = dy;
-                        let xhat = (zp[ch] - mean[ch]) * inv_std[ch];
-                        acc[ch] += f64::from(dy);
-                        acc[c + ch] += f64::from(dy * xhat);
-                    }
+                    let dy = if a > 0.0 { *g } else { 0.0 };
+                    *g = dy;
+                    *sy += f64::from(dy);
+                    *sx += f64::from(dy * ((z - m) * i));
                 }
-                acc
-            },
-        )
-        .reduce(
-            || vec![0.0f64; 2 * c],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        );
+            }
+            let (dy_acc, dx_acc) = acc.split_at_mut(c);
+            fold_lanes(dy_acc, &sdy, c);
+            fold_lanes(dx_acc, &sdx, c);
+            acc
+        })
+        .collect();
+    let sums = in_order(parts, 2 * c);
     let (dbeta, dgamma) = sums.split_at(c);
     let scale: Vec<f32> = gamma.iter().zip(inv_std).map(|(g, i)| g * i).collect();
+    let st = tiled(&scale, p);
     if batch_stats {
         let mb: Vec<f32> = dbeta.iter().map(|v| (v / count) as f32).collect();
         let mg: Vec<f32> = dgamma.iter().map(|v| (v / count) as f32).collect();
+        let (mbt, mgt) = (tiled(&mb, p), tiled(&mg, p));
         g.par_chunks_mut(chunk)
             .zip(z.par_chunks(chunk))
             .for_each(|(g, z)| {
-                for (gp, zp) in g.chunks_exact_mut(c).zip(z.chunks_exact(c)) {
-                    for ch in 0..c {
-                        let xhat = (zp[ch] - mean[ch]) * inv_std[ch];
-                        gp[ch] = scale[ch] * (gp[ch] - mb[ch] - xhat * mg[ch]);
+                for (gb, zb) in g.chunks_mut(p).zip(z.chunks(p)) {
+                    let per = mt.iter().zip(&it).zip(st.iter().zip(mbt.iter().zip(&mgt)));
+                    for ((g, &z), ((m, i), (s, (mb, mg)))) in gb.iter_mut().zip(zb).zip(per) {
+                        let xhat = (z - m) * i;
+                        *g = s * (*g - mb - xhat * mg);
                     }
                 }
             });
     } else {
         g.par_chunks_mut(chunk).for_each(|g| {
-            for gp in g.chunks_exact_mut(c) {
-                for (v, s) in gp.iter_mut().zip(&scale) {
+            for gb in g.chunks_mut(p) {
+                for (v, s) in gb.iter_mut().zip(&st) {
                     *v *= s;
                 }
             }
@@ -386,10 +436,10 @@ pub(super) fn relu_backward(g: &mut [f32], a: &[f32]) {
 
 /// Gradient of the input of a 2×2 / stride-2 max-pool: each output's gradient goes
 /// to the first largest of its four inputs (row-major order), as burn and PyTorch.
-pub(super) fn max_pool2_backward(x: &Fmap, dy: &[f32]) -> Vec<f32> {
+pub(super) fn max_pool2_backward(x: &Fmap, dy: &[f32], pool: &Buffers) -> Vec<f32> {
     let (h, w, c) = (x.h, x.w, x.c);
     let (oh, ow) = (h / 2, w / 2);
-    let mut dx = vec![0.0f32; x.data.len()];
+    let mut dx = pool.zeroed(x.data.len());
     if oh == 0 || ow == 0 {
         return dx;
     }
@@ -440,10 +490,11 @@ pub(super) fn upsample_bilinear2_adjoint(
     h: usize,
     w: usize,
     c: usize,
+    pool: &Buffers,
 ) -> Vec<f32> {
     let (oh, ow) = (2 * h, 2 * w);
     // Along x: [n, 2h, 2w, c] → [n, 2h, w, c].
-    let mut mid = vec![0.0f32; n * oh * w * c];
+    let mut mid = pool.zeroed(n * oh * w * c);
     mid.par_chunks_mut(w * c)
         .zip(dy.par_chunks(ow * c))
         .for_each(|(dst, src)| {
@@ -480,9 +531,13 @@ pub(super) fn upsample_bilinear2_adjoint(
 /// The gradient `[n, 2h, 2w, c]` of a 2×2 / stride-2 transposed convolution's output
 /// laid out per input pixel: `[n·h·w, 4·c]`, column `(a·2 + b)·c + co` = output pixel
 /// `(2y + a, 2x + b)`.
-pub(super) fn gather_blocks(dy: &[f32], n: usize, h: usize, w: usize, c: usize) -> Vec<f32> {
+pub(super) fn gather_blocks(
+    dy: &[f32],
+    (n, h, w, c): (usize, usize, usize, usize),
+    pool: &Buffers,
+) -> Vec<f32> {
     let ow = 2 * w;
-    let mut out = vec![0.0f32; n * h * w * 4 * c];
+    let mut out = pool.for_overwrite(n * h * w * 4 * c);
     out.par_chunks_mut(w * 4 * c)
         .zip(dy.par_chunks(2 * ow * c))
         .for_each(|(dst, src)| {
@@ -508,9 +563,15 @@ pub(super) fn add_into(dst: &mut [f32], src: &[f32]) {
 }
 
 /// Channels `from .. from + c` of a `[P, total]` map, as `[P, c]`.
-pub(super) fn channel_slice(d: &[f32], total: usize, from: usize, c: usize) -> Vec<f32> {
+pub(super) fn channel_slice(
+    d: &[f32],
+    total: usize,
+    from: usize,
+    c: usize,
+    pool: &Buffers,
+) -> Vec<f32> {
     let p = d.len() / total.max(1);
-    let mut out = vec![0.0f32; p * c];
+    let mut out = pool.for_overwrite(p * c);
     out.par_chunks_mut(c * 1024)
         .zip(d.par_chunks(total * 1024))
         .for_each(|(o, s)| {
@@ -570,7 +631,7 @@ mod tests {
 
     #[test]
     fn bilinear_adjoint_is_the_transpose_of_the_upsampling() {
-        use super::super::super::{Buffers, layers::upsample_bilinear2};
+        use super::super::super::layers::upsample_bilinear2;
         let (n, h, w, c) = (2, 3, 5, 2);
         let x: Vec<f32> = (0..n * h * w * c)
             .map(|i| ((i * 37) % 11) as f32 - 5.0)
@@ -589,7 +650,7 @@ mod tests {
             &Buffers::default(),
         );
         let lhs: f64 = up.data.iter().zip(&g).map(|(a, b)| f64::from(a * b)).sum();
-        let adj = upsample_bilinear2_adjoint(&g, n, h, w, c);
+        let adj = upsample_bilinear2_adjoint(&g, n, h, w, c, &Buffers::default());
         let rhs: f64 = x.iter().zip(&adj).map(|(a, b)| f64::from(a * b)).sum();
         assert!((lhs - rhs).abs() < 1e-3, "{lhs} vs {rhs}");
     }

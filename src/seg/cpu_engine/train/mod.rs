@@ -169,6 +169,21 @@ struct NodeCache {
     dc: DoubleCache,
 }
 
+impl NodeCache {
+    fn recycle(self, pool: &Buffers) {
+        pool.recycle(self.cat.data);
+        self.dc.recycle(pool);
+    }
+}
+
+impl DoubleCache {
+    fn recycle(self, pool: &Buffers) {
+        pool.recycle(self.c1.z);
+        pool.recycle(self.a1.data);
+        pool.recycle(self.c2.z);
+    }
+}
+
 /// Everything the forward keeps for the backward.
 #[derive(Debug)]
 struct Tape {
@@ -438,7 +453,7 @@ impl TrainNet {
     fn backward(&mut self, tape: Tape, dlogits: &[f32]) {
         let Tape {
             input,
-            maps,
+            mut maps,
             mut enc,
             nodes: mut caches,
         } = tape;
@@ -446,50 +461,61 @@ impl TrainNet {
         let depth = self.config.depth;
         let mut grads: Vec<Option<Vec<f32>>> = vec![None; maps.len()];
         let top = maps.len() - 1;
-        grads[top] = Some(self.outc.backward(&maps[top], dlogits));
+        grads[top] = Some(self.outc.backward(&maps[top], dlogits, pool));
         let accumulate =
             |grads: &mut Vec<Option<Vec<f32>>>, i: usize, g: Vec<f32>| match &mut grads[i] {
-                Some(acc) => add_into(acc, &g),
+                Some(acc) => {
+                    add_into(acc, &g);
+                    pool.recycle(g);
+                }
                 slot @ None => *slot = Some(g),
             };
         for (k, node) in self.nodes.iter_mut().enumerate().rev() {
             let id = depth + 1 + k;
             let cache = caches.pop().expect("one cache per node");
-            let Some(g) = grads[id].take() else {
-                continue;
-            };
-            let dcat = node
-                .conv
-                .backward(&cache.cat, &maps[id], &cache.dc, g, bs, true, pool)
-                .expect("input gradient requested");
-            let total = cache.cat.c;
-            let mut off = 0;
-            for &s in &node.skips {
-                let c = maps[s].c;
-                accumulate(&mut grads, s, channel_slice(&dcat, total, off, c));
-                off += c;
+            if let Some(g) = grads[id].take() {
+                let dcat = node
+                    .conv
+                    .backward(&cache.cat, &maps[id], &cache.dc, g, bs, true, pool)
+                    .expect("input gradient requested");
+                let total = cache.cat.c;
+                let mut off = 0;
+                for &s in &node.skips {
+                    let c = maps[s].c;
+                    accumulate(&mut grads, s, channel_slice(&dcat, total, off, c, pool));
+                    off += c;
+                }
+                let dup = channel_slice(&dcat, total, off, total - off, pool);
+                pool.recycle(dcat);
+                let dx = node.up.backward(&maps[node.deeper], dup, pool);
+                accumulate(&mut grads, node.deeper, dx);
             }
-            let dup = channel_slice(&dcat, total, off, total - off);
-            let dx = node.up.backward(&maps[node.deeper], dup);
-            accumulate(&mut grads, node.deeper, dx);
+            cache.recycle(pool);
+            pool.recycle(std::mem::take(&mut maps[id].data));
         }
         for i in (0..depth).rev() {
             let cache = enc.pop().expect("one cache per level");
-            let Some(g) = grads[i + 1].take() else {
-                continue;
-            };
-            let pooled = max_pool2(&maps[i], pool);
-            let dpooled = self.downs[i]
-                .backward(&pooled, &maps[i + 1], &cache, g, bs, true, pool)
-                .expect("input gradient requested");
-            pool.recycle(pooled.data);
-            accumulate(&mut grads, i, max_pool2_backward(&maps[i], &dpooled));
+            if let Some(g) = grads[i + 1].take() {
+                let pooled = max_pool2(&maps[i], pool);
+                let dpooled = self.downs[i]
+                    .backward(&pooled, &maps[i + 1], &cache, g, bs, true, pool)
+                    .expect("input gradient requested");
+                pool.recycle(pooled.data);
+                let dmap = max_pool2_backward(&maps[i], &dpooled, pool);
+                pool.recycle(dpooled);
+                accumulate(&mut grads, i, dmap);
+            }
+            cache.recycle(pool);
+            pool.recycle(std::mem::take(&mut maps[i + 1].data));
         }
         let cache = enc.pop().expect("the first block's cache");
         if let Some(g) = grads[0].take() {
             self.inc
                 .backward(&input, &maps[0], &cache, g, bs, false, pool);
         }
+        cache.recycle(pool);
+        pool.recycle(std::mem::take(&mut maps[0].data));
+        pool.recycle(input.data);
     }
 
     /// Adam (burn's update, weight decay added to the gradient) on every parameter.
@@ -690,6 +716,7 @@ impl ConvT {
             data: g,
         };
         let dx = self.flipped().forward(&dz, ConvAlgo::Auto, pool);
+        pool.recycle(dz.data);
         Some(dx.data)
     }
 
@@ -751,11 +778,11 @@ impl LinearT {
     }
 
     /// Accumulates the weight and bias gradients; returns the input gradient.
-    fn backward(&mut self, x: &Fmap, g: &[f32]) -> Vec<f32> {
+    fn backward(&mut self, x: &Fmap, g: &[f32], pool: &Buffers) -> Vec<f32> {
         self.w
             .add_grad(&pixels_t_times(&x.data, self.cin, g, self.cout));
         self.b.add_grad_f64(&channel_sums(g, self.cout));
-        times_weights_t(g, self.cout, &self.w.v, self.cin)
+        times_weights_t(g, self.cout, &self.w.v, self.cin, pool)
     }
 
     fn params<'a>(&'a mut self, out: &mut Vec<&'a mut Param>) {
@@ -784,20 +811,26 @@ impl UpT {
 
     /// From the gradient `g` of the output (`[n, 2h, 2w, cout]`) and the input `x`:
     /// accumulates the parameter gradients, returns the input's gradient.
-    fn backward(&mut self, x: &Fmap, g: Vec<f32>) -> Vec<f32> {
-        match self {
+    fn backward(&mut self, x: &Fmap, g: Vec<f32>, pool: &Buffers) -> Vec<f32> {
+        let dx = match self {
             UpT::Transpose { cin, cout, w, b } => {
                 let (cin, cout) = (*cin, *cout);
                 b.add_grad_f64(&channel_sums(&g, cout));
-                let blocks = gather_blocks(&g, x.n, x.h, x.w, cout);
+                let blocks = gather_blocks(&g, (x.n, x.h, x.w, cout), pool);
                 w.add_grad(&pixels_t_times(&x.data, cin, &blocks, 4 * cout));
-                times_weights_t(&blocks, 4 * cout, &w.v, cin)
+                let dx = times_weights_t(&blocks, 4 * cout, &w.v, cin, pool);
+                pool.recycle(blocks);
+                dx
             }
             UpT::Bilinear(l) => {
-                let low = upsample_bilinear2_adjoint(&g, x.n, x.h, x.w, l.cout);
-                l.backward(x, &low)
+                let low = upsample_bilinear2_adjoint(&g, x.n, x.h, x.w, l.cout, pool);
+                let dx = l.backward(x, &low, pool);
+                pool.recycle(low);
+                dx
             }
-        }
+        };
+        pool.recycle(g);
+        dx
     }
 }
 
