@@ -7,6 +7,7 @@ use std::path::Path;
 
 use lungscope::seg::data::{
     Layout, LoadOptions, PairMasks, detect_layout, distinct_cases, load_dataset, split_by_case,
+    split_fold,
 };
 use support::data::data_dir;
 use support::seg::phantom;
@@ -54,6 +55,47 @@ fn split_is_by_patient_deterministic_and_near_the_fraction() {
         split_by_case(samples[..3].to_vec(), 0.2, 0).is_err(),
         "one case cannot be split"
     );
+}
+
+#[test]
+fn cross_validation_folds_hold_out_every_patient_exactly_once() {
+    let mut samples = Vec::new();
+    for c in 0..10 {
+        for k in 0..(2 + c) {
+            samples.push(phantom(
+                &format!("case{c}"),
+                &format!("case{c}#{k}"),
+                8,
+                0.0,
+            ));
+        }
+    }
+    let mut held: Vec<String> = Vec::new();
+    for fold in 1..=4 {
+        let (train, val) = split_fold(samples.clone(), 4, fold, 42).expect("folds");
+        let (tc, vc) = (distinct_cases(&train), distinct_cases(&val));
+        assert!(
+            tc.iter().all(|c| !vc.contains(c)),
+            "fold {fold}: a case on both sides"
+        );
+        assert_eq!(train.len() + val.len(), samples.len());
+        assert!(
+            (2..=3).contains(&vc.len()),
+            "fold {fold}: {} patients",
+            vc.len()
+        );
+        held.extend(vc);
+        let again = split_fold(samples.clone(), 4, fold, 42).expect("folds");
+        assert_eq!(again, (train, val), "same seed, same fold");
+    }
+    held.sort();
+    let mut all = distinct_cases(&samples);
+    all.sort();
+    assert_eq!(held, all, "every patient validates once");
+    assert!(split_fold(samples.clone(), 4, 0, 42).is_err());
+    assert!(split_fold(samples.clone(), 4, 5, 42).is_err());
+    assert!(split_fold(samples.clone(), 1, 1, 42).is_err());
+    assert!(split_fold(samples[..2].to_vec(), 4, 1, 42).is_err());
 }
 
 fn copy(from: &Path, to: &Path) {

@@ -18,7 +18,9 @@
 //! - `LUNGSCOPE_FT_OLD_RECIPE=1`: the previous recipe (batch statistics, no anchor
 //!   slices, a batch made of the corrected slices only), for comparison; its result
 //!   is printed, not asserted;
-//! - `LUNGSCOPE_FT_AUGMENT=none`: fine-tune without augmentation.
+//! - `LUNGSCOPE_FT_AUGMENT=none`: fine-tune without augmentation;
+//! - `LUNGSCOPE_FT_ENGINE=flex`: fine-tune on burn's flex backend instead of
+//!   lungscope's CPU training engine (the default).
 
 mod support;
 
@@ -179,6 +181,10 @@ fn fine_tuning_on_corrections_learns_them_and_keeps_the_other_slices() {
     if env("AUGMENT").as_deref() == Some("none") {
         settings.augment = lungscope::seg::augment::AugmentSettings::none();
     }
+    if env("ENGINE").as_deref() == Some("flex") {
+        settings.cpu_engine = lungscope::seg::infer::CpuEngine::Flex;
+    }
+    eprintln!("fine-tuning on {:?}", settings.cpu_engine);
     let store_dir = tempfile::tempdir().expect("temp dir");
     let store = ModelStore::at(store_dir.path().join("models"));
     let request = CaseFineTune {

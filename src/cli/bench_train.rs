@@ -99,6 +99,7 @@ struct BenchResult {
     params: usize,
     device: String,
     trainer: String,
+    activation_bytes: u64,
     batch_size: usize,
     steps: usize,
     seconds_per_step: Vec<f64>,
@@ -126,6 +127,13 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
     let dev = select_device(args.device)?;
     eprintln!("device: {}", dev.description);
     eprintln!("model: {}", config.describe());
+    let tape = crate::seg::cpu_engine::train::activation_bytes(&config, args.batch_size);
+    if dev.device == burn::tensor::Device::flex() && args.cpu_engine == CpuEngine::Native {
+        eprintln!(
+            "activations kept per step (CPU training engine): {:.0} MiB",
+            tape as f64 / (1 << 20) as f64
+        );
+    }
     let labels = config.output_labels();
     // Fixed random data: N(0,1)-like image, ~10 % positive targets (as unet_torch.py).
     let mut rng = Rng::new(1);
@@ -205,6 +213,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         config,
         device: dev.description,
         trainer: trainer.to_string(),
+        activation_bytes: tape,
         batch_size: args.batch_size,
         steps: step_times.len(),
         seconds_per_step: step_times,

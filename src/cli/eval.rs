@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::train::load_split;
+use super::train::{Holdout, load_split};
 use crate::fsutil::OutputPlan;
 use crate::seg::ModelConfig;
 use crate::seg::data::{LoadOptions, PairMasks, load_dataset};
@@ -43,6 +43,12 @@ pub struct EvalArgs {
     /// Validation share (with --val-split).
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
+    /// With --val-split: the patients of fold --fold of this many (as `train --folds`).
+    #[arg(long, requires = "fold")]
+    pub folds: Option<usize>,
+    /// With --val-split and --folds: the fold to score (1 ..= --folds).
+    #[arg(long, requires = "folds")]
+    pub fold: Option<usize>,
     /// Score only these cases (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
@@ -99,7 +105,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         load_split(
             &args.data,
             None,
-            args.val_fraction,
+            Holdout::from_args(args.val_fraction, args.folds, args.fold),
             args.seed,
             args.pair_masks,
             false,

@@ -12,7 +12,7 @@ use crate::fsutil::OutputPlan;
 use crate::seg::augment::AugmentSettings;
 use crate::seg::data::{
     Dataset, Layout, LoadOptions, PairMasks, SliceSample, distinct_cases, load_dataset,
-    split_by_case,
+    split_by_case, split_fold,
 };
 use crate::seg::device::{DeviceChoice, select_device};
 use crate::seg::infer::CpuEngine;
@@ -47,6 +47,13 @@ pub struct TrainArgs {
     /// Share of the slices held out for validation, taken as whole patients.
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
+    /// Cross-validation: split the patients of --data into this many folds (shuffled
+    /// with --seed) and validate on fold --fold (instead of --val-fraction).
+    #[arg(long, requires = "fold", conflicts_with = "val_data")]
+    pub folds: Option<usize>,
+    /// Cross-validation: the fold that validates (1 ..= --folds).
+    #[arg(long, requires = "folds")]
+    pub fold: Option<usize>,
     /// Epochs.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
@@ -131,11 +138,35 @@ pub struct TrainArgs {
     pub empty_slices: bool,
 }
 
+/// Which patients of `--data` validate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Holdout {
+    /// At least this share of the slices, as whole patients.
+    Fraction(f64),
+    /// Fold `fold` (1-based) of `folds` (cross-validation).
+    Fold {
+        /// Number of folds.
+        folds: usize,
+        /// The validating fold.
+        fold: usize,
+    },
+}
+
+impl Holdout {
+    /// From `--val-fraction`, `--folds` and `--fold`.
+    pub(crate) fn from_args(val_fraction: f64, folds: Option<usize>, fold: Option<usize>) -> Self {
+        match (folds, fold) {
+            (Some(folds), Some(fold)) => Holdout::Fold { folds, fold },
+            _ => Holdout::Fraction(val_fraction),
+        }
+    }
+}
+
 /// Loads `--data` / `--val-data` and splits by patient. Shared with `eval`.
 pub(crate) fn load_split(
     data: &Path,
     val_data: Option<&Path>,
-    val_fraction: f64,
+    holdout: Holdout,
     seed: u64,
     pair_masks: PairMasks,
     include_empty_slices: bool,
@@ -156,7 +187,10 @@ pub(crate) fn load_split(
             data.display()
         );
     } else {
-        split_by_case(all, val_fraction, seed)?
+        match holdout {
+            Holdout::Fraction(f) => split_by_case(all, f, seed)?,
+            Holdout::Fold { folds, fold } => split_fold(all, folds, fold, seed)?,
+        }
     };
     Ok((ds, train, val))
 }
@@ -201,7 +235,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let (ds, train_set, val_set) = load_split(
         &args.data,
         args.val_data.as_deref(),
-        args.val_fraction,
+        Holdout::from_args(args.val_fraction, args.folds, args.fold),
         args.seed,
         args.pair_masks,
         args.empty_slices,

@@ -228,6 +228,40 @@ pub fn split_by_case(
     Ok((train, val))
 }
 
+/// Splits samples by case for `folds`-fold cross-validation: the cases, shuffled with
+/// `seed`, are dealt round-robin into `folds` groups, and group `fold` (1-based)
+/// validates. Every case validates in exactly one fold. Returns `(train, validation)`.
+pub fn split_fold(
+    samples: Vec<SliceSample>,
+    folds: usize,
+    fold: usize,
+    seed: u64,
+) -> Result<(Vec<SliceSample>, Vec<SliceSample>), SegError> {
+    let mut cases = distinct_cases(&samples);
+    if folds < 2 || !(1..=folds).contains(&fold) {
+        return Err(SegError::InvalidSettings(format!(
+            "cross-validation needs at least 2 folds and a fold between 1 and the number of folds (got fold {fold} of {folds})"
+        )));
+    }
+    if cases.len() < folds {
+        return Err(SegError::InvalidSettings(format!(
+            "cannot make {folds} folds of {} patient(s)",
+            cases.len()
+        )));
+    }
+    Rng::new(seed).shuffle(&mut cases);
+    let val_cases: Vec<String> = cases
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % folds == fold - 1)
+        .map(|(_, c)| c)
+        .collect();
+    let (val, train): (Vec<_>, Vec<_>) = samples
+        .into_iter()
+        .partition(|s| val_cases.contains(&s.case));
+    Ok((train, val))
+}
+
 /// Grey image file -> `[0, 1]` floats (`value / max` of its bit depth).
 pub(crate) fn read_grey(path: &Path) -> Result<(usize, usize, Vec<f32>), SegError> {
     let img =

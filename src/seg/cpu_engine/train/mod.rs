@@ -33,7 +33,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::super::SegError;
 use super::super::loss::LossKind;
 use super::super::model::{
-    DoubleConv, Encoder, ModelConfig, SegModel, UpBlock, Upsample, node_positions,
+    Arch, DoubleConv, Encoder, ModelConfig, SegModel, UpBlock, Upsample, node_positions,
 };
 use super::buffers::Buffers;
 use super::import::param;
@@ -186,7 +186,7 @@ impl DoubleCache {
 
 /// Everything the forward keeps for the backward.
 #[derive(Debug)]
-struct Tape {
+pub(super) struct Tape {
     input: Fmap,
     /// Encoder maps (`0 ..= depth`), then one per decoder node.
     maps: Vec<Fmap>,
@@ -294,6 +294,12 @@ impl TrainNet {
     /// The configuration of the network.
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Bytes of the activations a training step on `batch` images keeps for its
+    /// backward pass: [`activation_bytes`].
+    pub fn activation_bytes(&self, batch: usize) -> u64 {
+        activation_bytes(&self.config, batch)
     }
 
     /// The trained weights (and BatchNorm running statistics) written into a copy of
@@ -832,6 +838,33 @@ impl UpT {
         pool.recycle(g);
         dx
     }
+}
+
+/// Bytes of the activations a training step of `config` on `batch` images keeps for
+/// its backward pass (the tape: the input; per block its output, its first
+/// convolution's output and, with BatchNorm, both pre-BatchNorm outputs; per decoder
+/// node its concatenated input), known before the step. A step's peak adds the
+/// gradients of the maps being worked on and per-thread scratch.
+pub fn activation_bytes(config: &ModelConfig, batch: usize) -> u64 {
+    let s = config.input_size as u64;
+    let b = batch as u64;
+    let bn = u64::from(config.batch_norm);
+    let pixels = |level: usize| b * (s >> level) * (s >> level);
+    let widths = config.widths();
+    let block = |level: usize| pixels(level) * widths[level] as u64 * (2 + 2 * bn);
+    let mut values = pixels(0) * config.in_channels as u64;
+    for level in 0..=config.depth {
+        values += block(level);
+    }
+    // Decoder nodes: (level, same-level inputs concatenated with the upsampled one).
+    let nodes: Vec<(usize, usize)> = match config.arch {
+        Arch::Unet => (0..config.depth).map(|level| (level, 1)).collect(),
+        Arch::UnetPlusPlus => node_positions(config.depth).collect(),
+    };
+    for (level, skips) in nodes {
+        values += block(level) + pixels(level) * (skips as u64 + 1) * widths[level] as u64;
+    }
+    4 * values
 }
 
 // ----- burn ↔ engine -----

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::*;
 use crate::seg::loss::loss as burn_loss;
-use crate::seg::model::{Arch, Head, UpMode};
+use crate::seg::model::{Head, UpMode};
 
 struct GradsAsWeights<'a> {
     grads: &'a GradientsParams,
@@ -39,7 +39,7 @@ impl ModuleMapper for Deterministic {
         param.map(|t| {
             let shape = t.shape();
             let device = t.device();
-            let v: Vec<f32> = t.into_data().to_vec().expect("f32 weights");
+            let v: Vec<f32> = t.into_data().try_to_vec::<f32>().expect("f32 weights");
             let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
             let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let u = |i: usize| {
@@ -183,11 +183,22 @@ fn check_gradients(config: &ModelConfig, kind: LossKind, frozen_bn: bool) {
     let got_params = engine.params_mut();
     let want_params = want.params_mut();
     assert_eq!(got_params.len(), want_params.len());
+    // Tolerance: with batch-statistics BatchNorm the gradients pass through
+    // BatchNorm's backward, whose terms cancel (its gradient sums to zero per
+    // channel), so float rounding is amplified there: burn's own result moves by up
+    // to about 1e-2 (relative L2) from one process to the next (its reduction order
+    // varies), and such networks are allowed 2e-2. Networks without BatchNorm or
+    // with kept statistics agree to about 1e-6 and are allowed 1e-4.
+    let allowed = if config.batch_norm && !frozen_bn {
+        2e-2
+    } else {
+        1e-4
+    };
     for (i, (g, w)) in got_params.iter().zip(&want_params).enumerate() {
-        let err = relative_error(&g.g, &w.v);
+        let err = l2_relative(&g.g, &w.v);
         assert!(
-            err < 2e-3,
-            "{what}: parameter {i} gradient off by {err} (relative)"
+            err < allowed,
+            "{what}: parameter {i} gradient off by {err} (relative, L2; allowed {allowed})"
         );
     }
     // Running statistics updated as burn updates them (or kept).
@@ -315,5 +326,39 @@ fn adam_steps_give_burns_weights() {
     let mut again = TrainNet::from_model(&back, &c, wd).expect("reimport");
     for (g, w) in engine.params_mut().iter().zip(again.params_mut()) {
         assert_eq!(g.v, w.v);
+    }
+}
+
+#[test]
+fn the_tape_size_is_known_before_the_step() {
+    for arch in [Arch::Unet, Arch::UnetPlusPlus] {
+        for bn in [true, false] {
+            let c = config(arch, UpMode::Transpose, bn, Head::Sigmoid { channels: 2 });
+            let model = init(&c, &Device::flex().autodiff());
+            let mut engine = TrainNet::from_model(&model, &c, 0.0).expect("engine");
+            let batch = 3;
+            let x = Fmap {
+                n: batch,
+                h: 16,
+                w: 16,
+                c: 1,
+                data: vec![0.5; batch * 256],
+            };
+            let (tape, _) = engine.forward(x);
+            let mut values = tape.input.data.len();
+            values += tape.maps.iter().map(|m| m.data.len()).sum::<usize>();
+            let dc = |d: &DoubleCache| d.c1.z.len() + d.a1.data.len() + d.c2.z.len();
+            values += tape.enc.iter().map(dc).sum::<usize>();
+            values += tape
+                .nodes
+                .iter()
+                .map(|n| n.cat.data.len() + dc(&n.dc))
+                .sum::<usize>();
+            assert_eq!(
+                engine.activation_bytes(batch),
+                4 * values as u64,
+                "{arch:?} BatchNorm {bn}"
+            );
+        }
     }
 }

@@ -1,0 +1,80 @@
+#!/bin/sh
+# K-fold cross-validation by patient of a training recipe on the COVID-19-CT-Seg data:
+# one model per fold (`lungscope train --folds K --fold I`, every patient validates in
+# exactly one fold), each scored on its held-out patients' whole volumes through
+# `lungscope segment` (scripts/pipeline_dice.py), then one per-patient table.
+# Resumable: a fold whose run folder exists continues from its last.lsm (same
+# arguments), a finished fold is only scored.
+#
+#   BIN=target/debug/lungscope OUT=runs/cv K=4 EPOCHS=9 scripts/cross_validate.sh \
+#       [recipe arguments of `lungscope train`]
+#
+# Without recipe arguments the default model's recipe is used: --batch-size 8 --lr 1e-3
+# --loss bce-dice --size 160 --arch unet --base 12 --depth 4.
+# Needs python3 with numpy and nibabel (for the scoring).
+set -eu
+BIN=${BIN:-target/debug/lungscope}
+OUT=${OUT:-runs/cv}
+K=${K:-4}
+EPOCHS=${EPOCHS:-9}
+PY=${PY:-python3}
+HERE=$(dirname "$0")
+DATA=${DATA:-$HERE/../../shared/data/covid19_ct_seg_zenodo3757476_png256}
+mkdir -p "$OUT"
+if [ "$#" -eq 0 ]; then
+    set -- --batch-size 8 --lr 1e-3 --loss bce-dice --size 160 --arch unet --base 12 --depth 4
+fi
+# One fold's training run (the recipe in "$@", more arguments after it).
+train_fold() {
+    "$BIN" train --data "$DATA" --folds "$K" --fold "$i" --epochs "$EPOCHS" --device cpu \
+        --seed 42 --patience 0 --out "$run" "$@"
+}
+i=1
+while [ "$i" -le "$K" ]; do
+    run="$OUT/fold$i"
+    if [ -f "$run/train_state.json" ]; then
+        done_epochs=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['completed_epochs'])" "$run/train_state.json")
+        if [ "$done_epochs" -lt "$EPOCHS" ]; then
+            echo "fold $i: resuming after epoch $done_epochs" >&2
+            train_fold "$@" --resume "$run/last.lsm"
+        fi
+    else
+        echo "fold $i: training" >&2
+        train_fold "$@"
+    fi
+    cases=$("$PY" -c "import json,sys; print(','.join(json.load(open(sys.argv[1]))['val_cases']))" "$run/train_state.json")
+    echo "fold $i: scoring $cases" >&2
+    "$PY" "$HERE/pipeline_dice.py" --bin "$BIN" --weights "$run/best.lsm" --cases "$cases" \
+        --json "$run/volumes.json" >&2
+    i=$((i + 1))
+done
+"$PY" - "$OUT" "$K" <<'EOF'
+import json, os, sys
+out, k = sys.argv[1], int(sys.argv[2])
+rows = []
+for i in range(1, k + 1):
+    with open(os.path.join(out, f"fold{i}", "volumes.json")) as f:
+        for r in json.load(f)["cases"]:
+            r["fold"] = i
+            rows.append(r)
+rows.sort(key=lambda r: r["case"])
+print("| patient | fold | slices | lung Dice | infection Dice | infection % truth | predicted | abs. error |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for r in rows:
+    err = abs(r["infection_percent_pred"] - r["infection_percent_true"])
+    print(f"| {r['case']} | {r['fold']} | {r['slices']} | {r['dice_lung']:.3f} | {r['dice_infection']:.3f} | "
+          f"{r['infection_percent_true']:.1f} | {r['infection_percent_pred']:.1f} | {err:.1f} |")
+big = [r for r in rows if r["slices"] >= 20]
+def mean(v):
+    return sum(v) / len(v) if v else float("nan")
+inf = [r["dice_infection"] for r in big]
+errs = [abs(r["infection_percent_pred"] - r["infection_percent_true"]) for r in big]
+heavy = [abs(r["infection_percent_pred"] - r["infection_percent_true"]) for r in big
+         if r["infection_percent_true"] > 20]
+print()
+print(f"patients with >= 20 slices: {len(big)}")
+print(f"infection Dice mean {mean(inf):.3f}, lowest {min(inf):.3f}")
+print(f"lung Dice mean {mean([r['dice_lung'] for r in big]):.3f}")
+print(f"infection % absolute error mean {mean(errs):.2f} points; "
+      f"largest with > 20 % infection: {max(heavy) if heavy else float('nan'):.2f} points")
+EOF
