@@ -204,6 +204,71 @@ fn a_run_resumes_where_it_stopped() {
 }
 
 #[test]
+fn a_run_resumes_on_the_other_cpu_path() {
+    // Two epochs on the CPU training engine, then two more on burn's flex backend
+    // from the engine's checkpoint (and the other way round): the checkpoints are the
+    // same files, and the resumed run starts from the weights that were saved.
+    for (first_engine, second_engine) in [
+        (CpuEngine::Native, CpuEngine::Flex),
+        (CpuEngine::Flex, CpuEngine::Native),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (train_set, val) = batch();
+        let job = |epochs, start, engine| TrainJob {
+            config: tiny(),
+            start,
+            train: train_set.clone(),
+            val: val.clone(),
+            out_dir: dir.path().to_path_buf(),
+            device: Device::flex(),
+            settings: TrainSettings {
+                cpu_engine: engine,
+                ..settings(epochs)
+            },
+            card: ModelCard::default(),
+        };
+        let first = train(
+            job(2, StartFrom::Fresh, first_engine),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .expect("first part");
+        let saved = weights::load_file(&dir.path().join("last.lsm"), &Device::flex())
+            .expect("checkpoint loads");
+        assert_eq!(saved.card.metrics["epoch"], 2.0);
+        let mut trainer = "";
+        let resumed = train(
+            job(
+                4,
+                StartFrom::Resume(dir.path().join("last.lsm")),
+                second_engine,
+            ),
+            &mut |e| {
+                if let TrainEvent::Started { trainer: t, .. } = e {
+                    trainer = t;
+                }
+            },
+            &AtomicBool::new(false),
+        )
+        .expect("resumed part");
+        assert_eq!(
+            trainer.contains("lungscope"),
+            second_engine == CpuEngine::Native,
+            "{trainer}"
+        );
+        assert_eq!(resumed.completed_epochs, 4);
+        assert_eq!(resumed.history.len(), 4);
+        assert!((resumed.history[1].val_mean_dice - first.history[1].val_mean_dice).abs() < 1e-9);
+        // Training went on from the saved weights: the loss kept falling.
+        assert!(
+            resumed.history[3].train_loss < first.history[0].train_loss,
+            "{:?}",
+            resumed.history
+        );
+    }
+}
+
+#[test]
 fn cancelling_stops_the_run_and_keeps_what_was_saved() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (train_set, val) = batch();

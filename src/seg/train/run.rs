@@ -7,9 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{build_batch, check_targets};
-use super::{
-    EpochRecord, EvalOptions, Stepper, TrainEvent, TrainSettings, curves, evaluate, trainable,
-};
+use super::{EpochRecord, EvalOptions, Stepper, TrainEvent, TrainSettings, curves, evaluate};
 use crate::seg::SegError;
 use crate::seg::augment::Rng;
 use crate::seg::data::{SliceSample, distinct_cases};
@@ -146,12 +144,9 @@ pub fn train(
             ad.seed(settings.seed);
             (config.clone(), config.init(&ad)?, None, None)
         }
-        StartFrom::Model(m) => (
-            m.config.clone(),
-            trainable(m.model, &ad),
-            None,
-            Some(m.id.clone()),
-        ),
+        // Loaded weights stay on the plain device: `Stepper::new` puts them where
+        // they train (moving them to autodiff twice fails).
+        StartFrom::Model(m) => (m.config.clone(), m.model, None, Some(m.id.clone())),
         StartFrom::Resume(ckpt) => {
             let m = weights::load_file(&ckpt, &plain)?;
             let sp = state_path(&ckpt);
@@ -166,7 +161,7 @@ pub fn train(
                 )));
             }
             let base = m.card.base_model.clone();
-            (m.config.clone(), trainable(m.model, &ad), Some(st), base)
+            (m.config.clone(), m.model, Some(st), base)
         }
     };
     config.validate()?;
