@@ -11,7 +11,9 @@
 #
 # Without recipe arguments the default model's recipe is used: --batch-size 8 --lr 1e-3
 # --loss bce-dice --size 160 --arch unet --base 12 --depth 4.
-# Needs python3 with numpy and nibabel (for the scoring).
+# Needs python3 with numpy and nibabel (for the scoring). Patients without a stacked
+# volume (the single-slice Radiopaedia groups R04, R05) train and validate per slice
+# but are not scored as volumes.
 set -eu
 BIN=${BIN:-target/debug/lungscope}
 OUT=${OUT:-runs/cv}
@@ -20,6 +22,7 @@ EPOCHS=${EPOCHS:-9}
 PY=${PY:-python3}
 HERE=$(dirname "$0")
 DATA=${DATA:-$HERE/../../shared/data/covid19_ct_seg_zenodo3757476_png256}
+VOLS=$HERE/../../shared/data/covid19_ct_seg_zenodo3757476_volumes
 mkdir -p "$OUT"
 if [ "$#" -eq 0 ]; then
     set -- --batch-size 8 --lr 1e-3 --loss bce-dice --size 160 --arch unet --base 12 --depth 4
@@ -42,7 +45,8 @@ while [ "$i" -le "$K" ]; do
         echo "fold $i: training" >&2
         train_fold "$@"
     fi
-    cases=$("$PY" -c "import json,sys; print(','.join(json.load(open(sys.argv[1]))['val_cases']))" "$run/train_state.json")
+    # Patients with a stacked volume (single-slice groups have none).
+    cases=$("$PY" -c "import json,os,sys; print(','.join(c for c in json.load(open(sys.argv[1]))['val_cases'] if os.path.exists(os.path.join(sys.argv[2], c + '_ct.nii.gz'))))" "$run/train_state.json" "$VOLS")
     echo "fold $i: scoring $cases" >&2
     "$PY" "$HERE/pipeline_dice.py" --bin "$BIN" --weights "$run/best.lsm" --cases "$cases" \
         --json "$run/volumes.json" >&2
