@@ -1,8 +1,9 @@
 #!/bin/sh
 # K-fold cross-validation by patient of a training recipe on the COVID-19-CT-Seg data:
 # one model per fold (`lungscope train --folds K --fold I`, every patient validates in
-# exactly one fold), each scored on its held-out patients' whole volumes through
-# `lungscope segment` (scripts/pipeline_dice.py), then one per-patient table.
+# exactly one fold), each fold's last-epoch weights scored on its held-out patients'
+# whole volumes through `lungscope segment` (scripts/pipeline_dice.py), then one
+# per-patient table.
 # Resumable: a fold whose run folder exists continues from its last.lsm (same
 # arguments), a finished fold is only scored.
 #
@@ -48,7 +49,9 @@ while [ "$i" -le "$K" ]; do
     # Patients with a stacked volume (single-slice groups have none).
     cases=$("$PY" -c "import json,os,sys; print(','.join(c for c in json.load(open(sys.argv[1]))['val_cases'] if os.path.exists(os.path.join(sys.argv[2], c + '_ct.nii.gz'))))" "$run/train_state.json" "$VOLS")
     echo "fold $i: scoring $cases" >&2
-    "$PY" "$HERE/pipeline_dice.py" --bin "$BIN" --weights "$run/best.lsm" --cases "$cases" \
+    # The last epoch's weights: choosing the best epoch by this fold's validation
+    # Dice would tune on the very patients being reported.
+    "$PY" "$HERE/pipeline_dice.py" --bin "$BIN" --weights "$run/last.lsm" --cases "$cases" \
         --json "$run/volumes.json" >&2
     i=$((i + 1))
 done
