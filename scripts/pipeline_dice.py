@@ -5,7 +5,7 @@ of the shared volumes, per case and as the mean over cases.
 
     python3 scripts/pipeline_dice.py --bin target/debug/lungscope \
         --cases coronacases_008,coronacases_010,radiopaedia_group_R03,radiopaedia_group_R06 \
-        [--weights MODEL.lsm] [--json OUT]
+        [--weights MODEL.lsm] [--json OUT] [--segment-arg=--threshold --segment-arg=0.4]
 
 Needs numpy and nibabel. Volumes are read from $LUNGSCOPE_DATA (or ../shared/data).
 """
@@ -32,6 +32,8 @@ def main():
     ap.add_argument("--weights")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json")
+    ap.add_argument("--segment-arg", action="append", default=[],
+                    help="one more argument for `lungscope segment` (repeat for several)")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     data = os.environ.get("LUNGSCOPE_DATA", os.path.join(here, "..", "..", "shared", "data"))
@@ -43,6 +45,7 @@ def main():
             cmd = [args.bin, "segment", "--device", args.device, "--out-dir", out, ct]
             if args.weights:
                 cmd += ["--weights", args.weights]
+            cmd += args.segment_arg
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             seg = np.asanyarray(nib.load(os.path.join(out, f"{case}_ct_seg.nii.gz")).dataobj)
             lung = np.asanyarray(nib.load(os.path.join(vols, f"{case}_lung.nii.gz")).dataobj) > 0

@@ -73,5 +73,5 @@ pub fn dicom(data: &[u8]) {
 
 /// A `.lsm` model file: validated and, when valid, built on the CPU.
 pub fn lsm(data: &[u8]) {
-    let _ = crate::seg::weights::load_bytes(data, Path::new("input.lsm"), &Device::flex());
+    let _ = crate::seg::model::weights::load_bytes(data, Path::new("input.lsm"), &Device::flex());
 }

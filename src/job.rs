@@ -16,7 +16,7 @@
 //! first and then draining sees them all.
 //!
 //! No GUI dependency: the viewer's jobs (`app::jobs`) and the segmentation job
-//! (`seg::job::SegJob`) are this one type with their own result and message types.
+//! (`seg::infer::job::SegJob`) are this one type with their own result and message types.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, Sender};

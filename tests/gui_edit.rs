@@ -319,7 +319,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
 #[test]
 fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version() {
     use lungscope::app::models::ModelSource;
-    use lungscope::seg::versions::{Active, ModelStore};
+    use lungscope::seg::store::{Active, ModelStore};
     let dir = tempfile::tempdir().expect("temp dir");
     let mut h = harness_sized(egui::vec2(1100.0, 820.0));
     drop_files(
@@ -341,7 +341,7 @@ fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version(
         ft.settings.batch_size = 3;
         ft.settings.lr = 2e-2;
         ft.settings.eval_every = 20;
-        ft.settings.augment = lungscope::seg::augment::AugmentSettings::none();
+        ft.settings.augment = lungscope::seg::data::augment::AugmentSettings::none();
     }
     // Corrections: slices 3 and 5 reviewed (M), a stroke on slice 7.
     for (slice, review) in [(2usize, true), (4, true)] {

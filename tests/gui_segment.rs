@@ -13,9 +13,9 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use lungscope::app::segment::SegCommand;
 use lungscope::app::{LungscopeApp, NoticeKind};
 use lungscope::seg::device::BackendKind;
+use lungscope::seg::model::weights::{self, ModelCard};
 use lungscope::seg::model::{Head, ModelConfig};
-use lungscope::seg::versions::ModelStore;
-use lungscope::seg::weights::{self, ModelCard};
+use lungscope::seg::store::ModelStore;
 use lungscope::volume::View;
 use std::path::{Path, PathBuf};
 use support::gui::{axial_labels, drop_files, harness, seg, step_until, texts, wait_idle};
@@ -409,7 +409,7 @@ fn models_panel_lists_versions_switches_and_goes_back_to_default() {
     wait_idle(&mut h);
     assert_eq!(
         store.active().expect("active"),
-        lungscope::seg::versions::Active::Default
+        lungscope::seg::store::Active::Default
     );
     let after_default = active_id(&h);
     if weights::has_default_model() {
@@ -455,6 +455,6 @@ fn models_panel_lists_versions_switches_and_goes_back_to_default() {
     );
     assert_eq!(
         store.active().expect("active"),
-        lungscope::seg::versions::Active::Version(v.id.clone())
+        lungscope::seg::store::Active::Version(v.id.clone())
     );
 }

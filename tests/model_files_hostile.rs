@@ -7,12 +7,12 @@ mod support;
 
 use burn::tensor::Device;
 use lungscope::seg::SegError;
+use lungscope::seg::model::weights::{self, LoadedModel};
 use lungscope::seg::model::{
     Arch, Head, MAX_BASE, MAX_DEPTH, MAX_IN_CHANNELS, MAX_OUT_CHANNELS, MAX_PARAMS, ModelConfig,
     UpMode,
 };
-use lungscope::seg::versions::{Active, ModelStore};
-use lungscope::seg::weights::{self, LoadedModel};
+use lungscope::seg::store::{Active, ModelStore};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

@@ -121,7 +121,7 @@ fn segment_writes_a_label_map_that_nibabel_reads_on_the_source_grid() {
 
 #[test]
 fn segment_without_weights_says_that_no_model_is_shipped() {
-    if lungscope::seg::weights::has_default_model() {
+    if lungscope::seg::model::weights::has_default_model() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

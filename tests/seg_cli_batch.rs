@@ -5,7 +5,7 @@
 mod support;
 
 use lungscope::seg::model::Head;
-use lungscope::seg::weights;
+use lungscope::seg::model::weights;
 use std::path::PathBuf;
 use std::process::Command;
 use support::data::csv_rows;

@@ -10,8 +10,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use lungscope::io::read_volume;
 use lungscope::seg::cpu_engine::{ConvAlgo, CpuNet};
 use lungscope::seg::infer::{CpuEngine, InferOptions, segment_volume};
+use lungscope::seg::model::weights;
 use lungscope::seg::model::{Arch, Head, ModelConfig, SegModel, UpMode};
-use lungscope::seg::weights;
 use std::sync::atomic::AtomicBool;
 
 /// A deterministic input with structure (not noise), values in [0, 1].

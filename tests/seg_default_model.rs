@@ -7,8 +7,8 @@ use burn::tensor::Device;
 use lungscope::io::{read_mask, read_volume};
 use lungscope::mask::INFECTION;
 use lungscope::seg::infer::{InferOptions, segment_volume};
-use lungscope::seg::metrics::Confusion;
-use lungscope::seg::weights;
+use lungscope::seg::model::weights;
+use lungscope::seg::train::metrics::Confusion;
 use std::sync::atomic::AtomicBool;
 
 /// Dice of two binary masks.

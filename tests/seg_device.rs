@@ -81,10 +81,10 @@ fn gpu_and_cpu_give_the_same_logits() {
 
 #[test]
 fn fine_tuning_runs_on_the_gpu_backend_too() {
-    use lungscope::seg::augment::AugmentSettings;
     use lungscope::seg::data::SliceSample;
+    use lungscope::seg::data::augment::AugmentSettings;
+    use lungscope::seg::model::weights::{LoadedModel, ModelCard};
     use lungscope::seg::train::{FineTuneSettings, fine_tune};
-    use lungscope::seg::weights::{LoadedModel, ModelCard};
     use std::sync::atomic::AtomicBool;
 
     if probe_adapters().is_empty() {

@@ -8,14 +8,14 @@ use burn::tensor::Device;
 use lungscope::edit::EditSession;
 use lungscope::io::{read_mask, read_volume};
 use lungscope::mask::LabelMask;
-use lungscope::seg::augment::AugmentSettings;
-use lungscope::seg::corrections::{
+use lungscope::seg::data::augment::AugmentSettings;
+use lungscope::seg::model::Head;
+use lungscope::seg::model::weights::{LoadedModel, ModelCard};
+use lungscope::seg::store::{Active, ModelStore};
+use lungscope::seg::train::corrections::{
     CaseData, CaseFineTune, TargetKind, correction_samples, fine_tune_case, lung_slices, mean_dice,
 };
-use lungscope::seg::model::Head;
 use lungscope::seg::train::{FineTuneEvent, FineTuneSettings};
-use lungscope::seg::versions::{Active, ModelStore};
-use lungscope::seg::weights::{LoadedModel, ModelCard};
 use lungscope::volume::View;
 use std::sync::atomic::AtomicBool;
 
@@ -449,7 +449,7 @@ fn fine_tuning_keeps_the_batch_norm_statistics_unless_told_otherwise() {
 #[test]
 fn anchors_are_uncorrected_lung_slices() {
     use lungscope::mask::LEFT_LUNG;
-    use lungscope::seg::corrections::anchor_slices;
+    use lungscope::seg::train::corrections::anchor_slices;
     use lungscope::volume::Geometry;
     let g = Geometry::with_signs([8, 8, 20], [1.0, 1.0, 1.0], [-1.0, -1.0, 1.0]);
     let mut mask = LabelMask::empty(g.clone());

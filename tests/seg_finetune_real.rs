@@ -27,14 +27,14 @@ mod support;
 use burn::tensor::Device;
 use lungscope::io::{read_mask, read_volume};
 use lungscope::mask::{INFECTION, LabelMask};
-use lungscope::seg::corrections::{
+use lungscope::seg::infer::{InferOptions, segment_volume};
+use lungscope::seg::model::weights::{LoadedModel, load_default};
+use lungscope::seg::store::ModelStore;
+use lungscope::seg::train::corrections::{
     CaseData, CaseFineTune, TargetKind, correction_samples, fine_tune_case,
 };
-use lungscope::seg::infer::{InferOptions, segment_volume};
-use lungscope::seg::metrics::ClassScores;
+use lungscope::seg::train::metrics::ClassScores;
 use lungscope::seg::train::{EvalOptions, FineTuneSettings, evaluate};
-use lungscope::seg::versions::ModelStore;
-use lungscope::seg::weights::{LoadedModel, load_default};
 use lungscope::volume::{View, Volume};
 use std::sync::atomic::AtomicBool;
 
@@ -179,7 +179,7 @@ fn fine_tuning_on_corrections_learns_them_and_keeps_the_other_slices() {
         settings.batch_size = settings.batch_size.min(corrected.len());
     }
     if env("AUGMENT").as_deref() == Some("none") {
-        settings.augment = lungscope::seg::augment::AugmentSettings::none();
+        settings.augment = lungscope::seg::data::augment::AugmentSettings::none();
     }
     if env("ENGINE").as_deref() == Some("flex") {
         settings.cpu_engine = lungscope::seg::infer::CpuEngine::Flex;

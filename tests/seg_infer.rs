@@ -6,7 +6,8 @@ mod support;
 use burn::tensor::{Device, Tensor, TensorData};
 use lungscope::seg::infer::{InferOptions, SliceOrder, segment_volume};
 use lungscope::seg::model::Head;
-use lungscope::seg::{DeviceChoice, SegError, select_device, weights};
+use lungscope::seg::model::weights;
+use lungscope::seg::{DeviceChoice, SegError, select_device};
 use lungscope::volume::{Geometry, View, Volume, Voxels};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -135,9 +136,9 @@ fn wgpu_and_cpu_backends_give_the_same_output() {
 
     // Raw network output on one input.
     let vol = phantom_ct();
-    let pre = lungscope::seg::preprocess::Preprocessor::new(
+    let pre = lungscope::seg::data::preprocess::Preprocessor::new(
         &vol,
-        &lungscope::seg::preprocess::PreprocessConfig::for_size(32),
+        &lungscope::seg::data::preprocess::PreprocessConfig::for_size(32),
     );
     let input = pre.batch_input(&vol, &[0, 3]);
     let run = |m: &lungscope::seg::LoadedModel, d: &Device| -> Vec<f32> {
@@ -201,7 +202,7 @@ fn wgpu_and_cpu_backends_give_the_same_output() {
 
 #[test]
 fn background_job_streams_slices_then_the_result() {
-    use lungscope::seg::job::{SegEvent, SegJob};
+    use lungscope::seg::infer::job::{SegEvent, SegJob};
     use std::sync::Arc;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = support::seg::tiny_model_file(dir.path(), Head::Sigmoid { channels: 2 }, 32);

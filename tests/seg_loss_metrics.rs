@@ -1,9 +1,9 @@
 //! Losses and metrics against values computed by hand (plain f64 formulas).
 
 use burn::tensor::{Device, Tensor, TensorData};
-use lungscope::seg::loss::{self, LossKind};
-use lungscope::seg::metrics::{ClassScores, Confusion, MultiConfusion};
 use lungscope::seg::model::Head;
+use lungscope::seg::train::loss::{self, LossKind};
+use lungscope::seg::train::metrics::{ClassScores, Confusion, MultiConfusion};
 
 const LOGITS: [f64; 8] = [0.0, 2.0, -1.0, 3.0, -2.5, 0.5, 1.5, -0.25];
 const TARGET: [f64; 8] = [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0];

@@ -1,8 +1,8 @@
 //! The segmentation networks: the reference layout, shapes, model files.
 
 use burn::tensor::{Device, Distribution, Tensor};
+use lungscope::seg::model::weights::{self, ModelCard};
 use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
-use lungscope::seg::weights::{self, ModelCard};
 use lungscope::seg::{SegError, SegModel};
 
 fn tiny(arch: Arch, up: UpMode, head: Head) -> ModelConfig {

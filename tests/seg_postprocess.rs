@@ -3,9 +3,11 @@
 //! through the letterbox.
 
 use lungscope::mask::{INFECTION, LEFT_LUNG, RIGHT_LUNG};
+use lungscope::seg::data::resample::Letterbox;
+use lungscope::seg::infer::postprocess::{
+    HeadMapping, PostprocessConfig, SliceDecoder, Source, finish,
+};
 use lungscope::seg::model::Head;
-use lungscope::seg::postprocess::{HeadMapping, PostprocessConfig, SliceDecoder, Source, finish};
-use lungscope::seg::resample::Letterbox;
 use lungscope::volume::Geometry;
 
 /// Voxels of `g` within `r` mm of world point `c`.

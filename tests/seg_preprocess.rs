@@ -3,9 +3,9 @@
 
 mod support;
 
-use lungscope::seg::clahe::{ClaheParams, clahe};
-use lungscope::seg::preprocess::{Intensity, PreprocessConfig, Preprocessor, gray8_to_input};
-use lungscope::seg::resample::Letterbox;
+use lungscope::seg::data::clahe::{ClaheParams, clahe};
+use lungscope::seg::data::preprocess::{Intensity, PreprocessConfig, Preprocessor, gray8_to_input};
+use lungscope::seg::data::resample::Letterbox;
 use std::path::Path;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -94,7 +94,7 @@ fn letterbox_pad_unpad_round_trip_is_exact_for_many_shapes() {
 }
 
 /// Training (the data loader's `SliceSample::fitted`) and inference
-/// (`seg::preprocess`) must produce the same model input from the same training
+/// (`seg::data::preprocess`) must produce the same model input from the same training
 /// image, at the shared 256² size and when shrinking or padding.
 #[test]
 fn training_and_inference_inputs_are_identical() {

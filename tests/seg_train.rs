@@ -5,16 +5,16 @@ mod support;
 use std::sync::atomic::AtomicBool;
 
 use burn::tensor::Device;
-use lungscope::seg::augment::AugmentSettings;
 use lungscope::seg::data::SliceSample;
+use lungscope::seg::data::augment::AugmentSettings;
 use lungscope::seg::infer::CpuEngine;
-use lungscope::seg::loss::LossKind;
+use lungscope::seg::model::weights::{self, ModelCard};
 use lungscope::seg::model::{Head, ModelConfig};
+use lungscope::seg::train::loss::LossKind;
 use lungscope::seg::train::{
     FineTuneEvent, FineTuneSettings, Schedule, StartFrom, TrainEvent, TrainJob, TrainSettings,
     fine_tune, fine_tuned_card, train,
 };
-use lungscope::seg::weights::{self, ModelCard};
 use support::seg::phantom;
 
 fn tiny() -> ModelConfig {

@@ -2,8 +2,8 @@
 
 use burn::tensor::Device;
 use lungscope::seg::model::Head;
-use lungscope::seg::versions::{Active, ModelStore, fine_tuned_id};
-use lungscope::seg::weights::ModelCard;
+use lungscope::seg::model::weights::ModelCard;
+use lungscope::seg::store::{Active, ModelStore, fine_tuned_id};
 
 mod support;
 

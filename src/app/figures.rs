@@ -5,7 +5,7 @@
 
 use super::jobs::Job;
 use crate::analysis::{Analysis, Segmentation};
-use crate::seg::stamp::ModelStamp;
+use crate::seg::infer::stamp::ModelStamp;
 use crate::volume::Volume;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -8,12 +8,13 @@ use super::finetune_state::{Curves, FineTuneCommand, FineTuneMessage};
 use super::jobs::{Cancelled, Job, JobContext, JobStatus};
 use super::models::ModelSource;
 use super::state::AppState;
-use crate::seg::corrections::{
+use crate::seg::model::weights;
+use crate::seg::store::{Active, ModelStore};
+use crate::seg::train::FineTuneEvent;
+use crate::seg::train::corrections::{
     CaseData, CaseFineTune, CaseFineTuneResult, TargetKind, fine_tune_case, lung_slices,
 };
-use crate::seg::train::FineTuneEvent;
-use crate::seg::versions::{Active, ModelStore};
-use crate::seg::{DeviceChoice, SegError, select_device, weights};
+use crate::seg::{DeviceChoice, SegError, select_device};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -15,9 +15,9 @@
 
 use super::jobs::Job;
 use crate::seg::DeviceChoice;
-use crate::seg::corrections::{CaseFineTuneResult, DEFAULT_MAX_CASE_SLICES, TargetKind};
+use crate::seg::store::ModelStore;
+use crate::seg::train::corrections::{CaseFineTuneResult, DEFAULT_MAX_CASE_SLICES, TargetKind};
 use crate::seg::train::{FineTuneEvent, FineTuneSettings};
-use crate::seg::versions::ModelStore;
 use std::path::PathBuf;
 
 /// What the fine-tuning panel can be asked to do.

@@ -5,7 +5,7 @@ use super::commands::Command;
 use super::finetune_state::FineTuneCommand;
 use super::state::AppState;
 use crate::seg::DeviceChoice;
-use crate::seg::corrections::{TargetKind, mean_dice, slice_list};
+use crate::seg::train::corrections::{TargetKind, mean_dice, slice_list};
 use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 

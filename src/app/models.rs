@@ -1,5 +1,5 @@
 //! The viewer's segmentation model: which one is active (the embedded default, a
-//! model file the user opened, or a stored version from `seg::versions`), on which
+//! model file the user opened, or a stored version from `seg::store`), on which
 //! device (Auto | GPU | CPU, see `compute`), loaded in the background.
 //!
 //! Choosing a stored version or going back to the default is remembered in the
@@ -11,8 +11,8 @@ use super::jobs::{Job, JobStatus, Waker};
 use super::notice::NoticeKind;
 use crate::seg::SegError;
 use crate::seg::device::{BackendKind, DeviceChoice, SelectedDevice, cpu_device};
-use crate::seg::versions::{Active, ModelStore, VersionInfo};
-use crate::seg::weights::{self, LoadedModel};
+use crate::seg::model::weights::{self, LoadedModel};
+use crate::seg::store::{Active, ModelStore, VersionInfo};
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use super::models::{ModelSource, NO_DEFAULT_MODEL};
 use super::segment::SegCommand;
 use super::state::AppState;
 use super::ui_common::{WARN, capitalise};
-use crate::seg::weights;
+use crate::seg::model::weights;
 use egui::RichText;
 
 /// Shows the window while `state.seg.show_models` is set.

@@ -10,14 +10,14 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::seg::augment::Rng;
 use crate::seg::data::SliceSample;
+use crate::seg::data::augment::Rng;
 use crate::seg::device::{DeviceChoice, select_device};
 use crate::seg::infer::CpuEngine;
-use crate::seg::loss::LossKind;
+use crate::seg::model::weights::ModelCard;
 use crate::seg::model::{Arch, Head, ModelConfig, UpMode};
+use crate::seg::train::loss::LossKind;
 use crate::seg::train::{StartFrom, TrainJob, TrainSettings, train};
-use crate::seg::weights::ModelCard;
 
 /// Arguments of `lungscope bench-train`.
 #[derive(Debug, clap::Args)]
@@ -168,7 +168,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         loss: LossKind::BceDice,
         patience: None,
         seed: 0,
-        augment: crate::seg::augment::AugmentSettings::none(),
+        augment: crate::seg::data::augment::AugmentSettings::none(),
         val_batch_size: 1,
         cpu_engine: args.cpu_engine,
     };

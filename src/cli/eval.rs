@@ -14,9 +14,9 @@ use crate::seg::ModelConfig;
 use crate::seg::data::{LoadOptions, PairMasks, load_dataset};
 use crate::seg::device::{DeviceChoice, select_device};
 use crate::seg::infer::CpuEngine;
-use crate::seg::loss::LossKind;
+use crate::seg::model::weights::{self, ModelCard};
+use crate::seg::train::loss::LossKind;
 use crate::seg::train::{EvalOptions, EvalReport, evaluate};
-use crate::seg::weights::{self, ModelCard};
 
 /// Arguments of `lungscope eval`.
 #[derive(Debug, clap::Args)]
@@ -94,7 +94,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let model = match &args.weights {
         Some(p) => weights::load_file(p, &dev.device)?,
         None => {
-            if let Some(problem) = crate::seg::versions::user_active_problem() {
+            if let Some(problem) = crate::seg::store::user_active_problem() {
                 eprintln!("warning: {problem}");
             }
             weights::load_default(&dev.device)?
@@ -180,7 +180,7 @@ fn print_report(r: &EvalReport) {
         }
     }
     println!("{header}");
-    let row = |name: &str, slices: usize, scores: &[crate::seg::metrics::ClassScores]| {
+    let row = |name: &str, slices: usize, scores: &[crate::seg::train::metrics::ClassScores]| {
         let mut s = format!("{name:<24} {slices:>6}");
         for c in scores {
             for v in [c.dice, c.iou, c.sensitivity, c.specificity] {

@@ -8,9 +8,10 @@ use crate::fsutil::OutputPlan;
 use crate::io;
 /// The name outputs are derived from (re-exported from [`crate::io::names`]).
 pub use crate::io::names::nifti_stem;
+use crate::seg::infer::postprocess::PostprocessConfig;
 use crate::seg::infer::{CpuEngine, InferOptions, SliceOrder, segment_volume};
-use crate::seg::postprocess::PostprocessConfig;
-use crate::seg::{DeviceChoice, LoadedModel, select_device, weights};
+use crate::seg::model::weights;
+use crate::seg::{DeviceChoice, LoadedModel, select_device};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -248,7 +249,7 @@ fn load_model(
     match weights_file {
         Some(path) => Ok(weights::load_file(path, device)?),
         None => {
-            if let Some(problem) = crate::seg::versions::user_active_problem() {
+            if let Some(problem) = crate::seg::store::user_active_problem() {
                 eprintln!("warning: {problem}");
             }
             weights::load_default(device).context("no --weights given")

@@ -9,19 +9,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::bench_train::{ArchArg, UpArg};
 use crate::fsutil::OutputPlan;
-use crate::seg::augment::AugmentSettings;
+use crate::seg::data::augment::AugmentSettings;
 use crate::seg::data::{
     Dataset, Layout, LoadOptions, PairMasks, SliceSample, distinct_cases, load_dataset,
     split_by_case, split_fold,
 };
 use crate::seg::device::{DeviceChoice, select_device};
 use crate::seg::infer::CpuEngine;
-use crate::seg::loss::LossKind;
+use crate::seg::model::weights::{self, ModelCard};
 use crate::seg::model::{Head, ModelConfig};
+use crate::seg::train::loss::LossKind;
 use crate::seg::train::{
     RUN_FILES, Schedule, StartFrom, TrainEvent, TrainJob, TrainSettings, train,
 };
-use crate::seg::weights::{self, ModelCard};
 
 /// `--schedule` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

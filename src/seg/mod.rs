@@ -1,30 +1,28 @@
-//! Segmentation engine: U-Net / U-Net++ in burn, device choice, model files, the model
-//! input contract (preprocessing), inference and postprocessing, losses, metrics,
-//! training.
+//! Segmentation engine, grouped by what each part is for:
+//!
+//! - [`model`]: the U-Net / U-Net++ in burn, its configuration and the `.lsm` model
+//!   files (validated on load);
+//! - [`data`]: training data (slices grouped by patient), augmentation, and the model
+//!   input contract shared by training and inference (preprocessing, resampling,
+//!   CLAHE);
+//! - [`infer`]: segmenting a volume, postprocessing to a label map, the background
+//!   segmentation job and the reproducibility stamp;
+//! - [`train`]: training runs, evaluation, fine-tuning on corrections, losses and
+//!   metrics;
+//! - [`cpu_engine`]: lungscope's own CPU inference and training engine;
+//! - [`store`]: model versions in the user's data folder;
+//! - [`device`] and [`error`]: where the network runs, and the one error type.
 
-pub mod augment;
-pub mod clahe;
-pub mod corrections;
 pub mod cpu_engine;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod infer;
-pub mod input;
-pub mod job;
-pub mod loss;
-pub mod metrics;
 pub mod model;
-pub mod model_config;
-pub mod postprocess;
-pub mod preprocess;
-pub mod resample;
-pub mod stamp;
+pub mod store;
 pub mod train;
-pub mod versions;
-pub mod weights;
 
 pub use device::{BackendKind, DeviceChoice, SelectedDevice, select_device};
 pub use error::SegError;
+pub use model::weights::{LoadedModel, ModelCard};
 pub use model::{Arch, Head, ModelConfig, SegModel, UpMode};
-pub use weights::{LoadedModel, ModelCard};

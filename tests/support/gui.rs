@@ -7,7 +7,7 @@ use lungscope::app::segment::SegCommand;
 use lungscope::app::{Command, LungscopeApp, Settings};
 use lungscope::mask::LabelMask;
 use lungscope::seg::device::DeviceChoice;
-use lungscope::seg::versions::ModelStore;
+use lungscope::seg::store::ModelStore;
 use lungscope::volume::View;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 
 use burn::tensor::Device;
 use lungscope::seg::data::SliceSample;
+use lungscope::seg::model::weights::{self, ModelCard};
 use lungscope::seg::model::{Arch, Head, ModelConfig, UpMode};
-use lungscope::seg::weights::{self, ModelCard};
 use std::path::{Path, PathBuf};
 
 /// A tiny U-Net configuration (base 4, depth 2, transposed convolutions up) at

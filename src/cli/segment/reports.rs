@@ -11,8 +11,8 @@
 use crate::analysis::{Segmentation, SplitOptions, body_center_x_mm};
 use crate::report::{self, FileStamp, Format, Report};
 use crate::seg::infer::ModelSegmentation;
-use crate::seg::postprocess::PostprocessConfig;
-use crate::seg::stamp::ModelStamp;
+use crate::seg::infer::postprocess::PostprocessConfig;
+use crate::seg::infer::stamp::ModelStamp;
 use crate::volume::Volume;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};

@@ -11,9 +11,14 @@
 //! - PNG pairs `train_images/ train_masks/ [val_images/ val_masks/]`, mask names equal to
 //!   the image's or with a `_mask` suffix (binary masks, or label maps with `--pair-masks labels`).
 //!
-//! Images become the model input's `[0, 1]` look (see [`super::input`]).
+//! Images become the model input's `[0, 1]` look (see [`crate::seg::data::input`]).
 
+pub mod augment;
+pub mod clahe;
+pub mod input;
 mod pairs;
+pub mod preprocess;
+pub mod resample;
 mod volumes;
 
 pub use pairs::read_png_slice;
@@ -24,8 +29,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::SegError;
-use super::augment::Rng;
-use super::resample::Letterbox;
+use crate::seg::data::augment::Rng;
+use crate::seg::data::resample::Letterbox;
 
 /// One 2-D sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +78,7 @@ impl SliceSample {
             name: self.name.clone(),
             width: size,
             height: size,
-            image: lb.fit(&self.image, super::preprocess::PAD_VALUE),
+            image: lb.fit(&self.image, crate::seg::data::preprocess::PAD_VALUE),
             lung: self.lung.as_ref().map(|m| lb.fit_mask(m)),
             infection: self.infection.as_ref().map(|m| lb.fit_mask(m)),
         }

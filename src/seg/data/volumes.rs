@@ -8,7 +8,7 @@ use super::{LoadOptions, SliceSample};
 use crate::io::{read_mask, read_volume};
 use crate::mask::LabelMask;
 use crate::seg::SegError;
-use crate::seg::preprocess::{PreprocessConfig, Preprocessor};
+use crate::seg::data::preprocess::{PreprocessConfig, Preprocessor};
 use crate::volume::{View, Volume};
 
 fn nii_files(dir: &Path) -> Result<Vec<PathBuf>, SegError> {

@@ -3,8 +3,8 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::seg::SegError;
-use crate::seg::augment::{AugmentSettings, Rng, augment};
 use crate::seg::data::SliceSample;
+use crate::seg::data::augment::{AugmentSettings, Rng, augment};
 
 /// Images `[n, 1, S, S]` and targets `[n, C, S, S]` as flat row-major buffers.
 #[derive(Debug, Clone)]

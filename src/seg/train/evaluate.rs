@@ -13,9 +13,9 @@ use crate::seg::SegError;
 use crate::seg::cpu_engine::CpuNet;
 use crate::seg::data::SliceSample;
 use crate::seg::infer::CpuEngine;
-use crate::seg::loss::{LossKind, loss};
-use crate::seg::metrics::{ClassScores, MultiConfusion};
 use crate::seg::model::{Head, ModelConfig, SegModel};
+use crate::seg::train::loss::{LossKind, loss};
+use crate::seg::train::metrics::{ClassScores, MultiConfusion};
 
 /// Scores of one case (patient): its slices' pixels pooled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 use super::batch::{build_batch, check_targets};
 use super::{EvalOptions, Stepper, evaluate};
 use crate::seg::SegError;
-use crate::seg::augment::{AugmentSettings, Rng};
 use crate::seg::data::SliceSample;
+use crate::seg::data::augment::{AugmentSettings, Rng};
 use crate::seg::infer::CpuEngine;
-use crate::seg::loss::LossKind;
-use crate::seg::metrics::ClassScores;
 use crate::seg::model::SegModel;
-use crate::seg::versions::fine_tuned_id;
-use crate::seg::weights::{LoadedModel, ModelCard};
+use crate::seg::model::weights::{LoadedModel, ModelCard};
+use crate::seg::store::fine_tuned_id;
+use crate::seg::train::loss::LossKind;
+use crate::seg::train::metrics::ClassScores;
 use crate::utc::today_utc;
 
 /// Settings of a fine-tuning job.

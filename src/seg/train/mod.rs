@@ -5,9 +5,12 @@
 //! [`AtomicBool`]. [`fine_tune`] reuses the same step for a few hundred steps on one case.
 
 mod batch;
+pub mod corrections;
 mod curves;
 mod evaluate;
 mod finetune;
+pub mod loss;
+pub mod metrics;
 mod run;
 
 use std::path::PathBuf;
@@ -27,9 +30,9 @@ pub use run::{RUN_FILES, StartFrom, TrainJob, TrainState, TrainSummary, train};
 use super::SegError;
 use super::cpu_engine::train::TrainNet;
 use super::infer::CpuEngine;
-use super::loss::{LossKind, loss};
-use super::metrics::ClassScores;
 use super::model::{Head, ModelConfig, SegModel};
+use crate::seg::train::loss::{LossKind, loss};
+use crate::seg::train::metrics::ClassScores;
 use batch::Batch;
 
 /// Learning-rate schedule over the run.
@@ -85,7 +88,7 @@ pub struct TrainSettings {
     /// Seed of shuffling and augmentation (and of the patient split in the CLI).
     pub seed: u64,
     /// Augmentation.
-    pub augment: super::augment::AugmentSettings,
+    pub augment: crate::seg::data::augment::AugmentSettings,
     /// Slices per batch during validation.
     pub val_batch_size: usize,
     /// Which code trains (and validates) when the device is the CPU: lungscope's
@@ -106,7 +109,7 @@ impl Default for TrainSettings {
             loss: LossKind::BceDice,
             patience: Some(10),
             seed: 42,
-            augment: super::augment::AugmentSettings::default(),
+            augment: crate::seg::data::augment::AugmentSettings::default(),
             val_batch_size: 8,
             cpu_engine: CpuEngine::Native,
         }

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::batch::{build_batch, check_targets};
 use super::{EpochRecord, EvalOptions, Stepper, TrainEvent, TrainSettings, curves, evaluate};
 use crate::seg::SegError;
-use crate::seg::augment::Rng;
+use crate::seg::data::augment::Rng;
 use crate::seg::data::{SliceSample, distinct_cases};
 use crate::seg::model::ModelConfig;
-use crate::seg::weights::{self, LoadedModel, ModelCard};
+use crate::seg::model::weights::{self, LoadedModel, ModelCard};
 
 /// Where the weights of a run come from.
 #[derive(Debug, Clone)]

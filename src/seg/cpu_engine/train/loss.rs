@@ -1,12 +1,12 @@
-//! The training losses of [`crate::seg::loss`] and their gradients with respect to
+//! The training losses of [`crate::seg::train::loss`] and their gradients with respect to
 //! the logits, written out by hand on channels-last values: logits and targets
 //! `[B, H·W, C]` (pixel-major, channels fastest). The formulas are those of the
 //! burn path term for term (same smoothing, same focusing exponent, same means), so
 //! both paths optimise the same function; a test compares values and gradients
 //! with burn's autodiff.
 
-use crate::seg::loss::{DICE_SMOOTH, FOCAL_GAMMA, LossKind};
 use crate::seg::model::Head;
+use crate::seg::train::loss::{DICE_SMOOTH, FOCAL_GAMMA, LossKind};
 
 /// Loss value and its gradient `[B, H·W, C]` with respect to the logits.
 pub(super) fn loss_and_grad(

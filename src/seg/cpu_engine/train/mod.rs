@@ -29,11 +29,11 @@ mod kernels;
 mod loss;
 
 use super::super::SegError;
-use super::super::loss::LossKind;
 use super::super::model::{Arch, Encoder, ModelConfig, SegModel, Upsample, node_positions};
 use super::Fmap;
 use super::buffers::Buffers;
 use super::layers::{concat, max_pool2, nchw_to_nhwc};
+use crate::seg::train::loss::LossKind;
 use convert::{double, linear, node, set1, set4, write_double, write_linear};
 use kernels::{add_into, channel_slice, max_pool2_backward};
 

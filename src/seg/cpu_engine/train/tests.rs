@@ -8,8 +8,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::*;
-use crate::seg::loss::loss as burn_loss;
 use crate::seg::model::{Head, UpMode};
+use crate::seg::train::loss::loss as burn_loss;
 
 struct GradsAsWeights<'a> {
     grads: &'a GradientsParams,

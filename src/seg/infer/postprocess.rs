@@ -18,13 +18,13 @@
 //! The result follows the Zenodo `Lung_and_Infection_Mask` convention: 0
 //! background, 1 left lung, 2 right lung, 3 infection.
 
-use super::model::Head;
-use super::resample::Letterbox;
 use crate::analysis::{
     AnalysisError, Components, Connectivity, PhysicsConfig, PhysicsReport, SplitInfo, SplitOptions,
     split_left_right,
 };
 use crate::mask::{BACKGROUND, INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
+use crate::seg::data::resample::Letterbox;
+use crate::seg::model::Head;
 use crate::volume::{Geometry, SliceMap};
 use serde::{Deserialize, Serialize};
 

@@ -2,10 +2,10 @@
 //! SHA-256), how the slices were preprocessed and which thresholds shaped the label
 //! map. Shared by `lungscope segment --report` and the viewer's report export.
 
-use super::infer::ModelSegmentation;
-use super::postprocess::PostprocessConfig;
-use super::preprocess::Intensity;
 use crate::report::{FileStamp, Provenance, SegmentationSource};
+use crate::seg::data::preprocess::Intensity;
+use crate::seg::infer::ModelSegmentation;
+use crate::seg::infer::postprocess::PostprocessConfig;
 
 /// What a report needs to know about the model run behind a label map.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +79,7 @@ pub fn describe_preprocessing(intensity: &Intensity, input_size: usize) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seg::clahe::ClaheParams;
+    use crate::seg::data::clahe::ClaheParams;
 
     #[test]
     fn preprocessing_text_names_the_intensity_path_and_size() {

@@ -24,7 +24,7 @@
 //!      normalisation and CLAHE because that is the order the training slices were
 //!      made in (resize to 256², min–max, CLAHE), so CLAHE tiles cover the same
 //!      number of pixels as in training.
-//! 3. **Geometry.** The slice is resized ([`resize`](super::resample::resize): a
+//! 3. **Geometry.** The slice is resized ([`resize`](crate::seg::data::resample::resize): a
 //!    triangle filter on half-pixel centres, antialiased when shrinking) by the
 //!    same factor in mm on both axes so that its longer physical side spans `S`
 //!    pixels, and centred in the `S × S` canvas ([`Letterbox`]); the padding is 0.
@@ -34,8 +34,8 @@
 //! Training images (the shared 256² PNGs, no spacing known) go through
 //! [`gray8_to_input`], i.e. steps 2 (windowed) and 3 with square pixels.
 
-use super::clahe::{ClaheParams, clahe};
-use super::resample::Letterbox;
+use crate::seg::data::clahe::{ClaheParams, clahe};
+use crate::seg::data::resample::Letterbox;
 use crate::volume::{HuCheck, View, Volume};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -22,9 +22,9 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 
-use super::SegError;
-use super::model::{ModelConfig, SegModel};
 use crate::fsutil::{sha256_hex, write_atomic};
+use crate::seg::SegError;
+use crate::seg::model::{ModelConfig, SegModel};
 
 const MAGIC: &[u8; 8] = b"LSCOPEMD";
 const FORMAT_VERSION: u32 = 1;
@@ -32,7 +32,7 @@ const FORMAT_VERSION: u32 = 1;
 const MAX_HEADER: usize = 1 << 20;
 
 /// The default model's file, embedded at build time.
-const DEFAULT_MODEL: Option<&[u8]> = Some(include_bytes!("../../assets/lungscope-default.lsm"));
+const DEFAULT_MODEL: Option<&[u8]> = Some(include_bytes!("../../../assets/lungscope-default.lsm"));
 
 /// What a model is, where it came from and how good it is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

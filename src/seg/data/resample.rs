@@ -2,9 +2,9 @@
 //! bilinear resizing and the aspect-preserving "letterbox" that places a slice of
 //! any size and pixel spacing in an `S × S` canvas and takes it out again.
 //!
-//! This is the one geometric path of the input contract ([`super::input`]):
-//! training samples ([`SliceSample::fitted`](super::data::SliceSample::fitted)),
-//! evaluation, fine-tuning and inference ([`Preprocessor`](super::preprocess::Preprocessor))
+//! This is the one geometric path of the input contract ([`crate::seg::data::input`]):
+//! training samples ([`SliceSample::fitted`](crate::seg::data::SliceSample::fitted)),
+//! evaluation, fine-tuning and inference ([`Preprocessor`](crate::seg::data::preprocess::Preprocessor))
 //! all place their slices with [`Letterbox`] and [`resize`].
 
 use serde::{Deserialize, Serialize};

@@ -2,14 +2,14 @@
 //!
 //! - One channel, values in `[0, 1]`: the lung-window look of the shared slices. For the
 //!   PNG slices that is `pixel / 255`; volumes go through
-//!   [`Preprocessor`](crate::seg::preprocess::Preprocessor) (for the shared pseudo-HU
+//!   [`Preprocessor`](crate::seg::data::preprocess::Preprocessor) (for the shared pseudo-HU
 //!   volumes that is `(HU + 1250) / 1500` = [`hu_to_unit`]; real HU is windowed and
 //!   CLAHE-enhanced the way the training slices were made).
 //! - Square `S x S`: the image is scaled to fit its longer physical side to `S`
 //!   (aspect preserved) with a triangle (bilinear, antialiased when shrinking) filter
 //!   and centred, the rest padded with 0. One type does it for training and
 //!   inference alike, and undoes it for the network's output:
-//!   [`Letterbox`](super::resample::Letterbox) with [`resize`](super::resample::resize).
+//!   [`Letterbox`](crate::seg::data::resample::Letterbox) with [`resize`](crate::seg::data::resample::resize).
 //! - Orientation is not fixed (the sources differ); the models are trained with dihedral
 //!   (flip / 90-degree rotation) augmentation.
 

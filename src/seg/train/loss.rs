@@ -12,7 +12,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
 use serde::{Deserialize, Serialize};
 
-use super::model::Head;
+use crate::seg::model::Head;
 
 /// Dice smoothing term (numerator and denominator).
 pub const DICE_SMOOTH: f64 = 1.0;

@@ -20,16 +20,16 @@ use std::sync::atomic::AtomicBool;
 use burn::tensor::Device;
 use serde::Serialize;
 
-use super::SegError;
-use super::data::SliceSample;
-use super::metrics::ClassScores;
-use super::preprocess::{PreprocessConfig, Preprocessor};
-use super::train::{
+use crate::mask::{INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
+use crate::seg::SegError;
+use crate::seg::data::SliceSample;
+use crate::seg::data::preprocess::{PreprocessConfig, Preprocessor};
+use crate::seg::model::weights::{LoadedModel, ModelCard};
+use crate::seg::store::{ModelStore, VersionInfo};
+use crate::seg::train::metrics::ClassScores;
+use crate::seg::train::{
     FineTuneEvent, FineTuneOutcome, FineTuneSettings, fine_tune_with_anchors, fine_tuned_card,
 };
-use super::versions::{ModelStore, VersionInfo};
-use super::weights::{LoadedModel, ModelCard};
-use crate::mask::{INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
 use crate::volume::{View, Volume};
 
 /// Slices "fine-tune on this case" uses at most (evenly spread over the lung).

@@ -3,10 +3,10 @@
 //! viewer, which polls [`SegJob::poll`] once per frame and paints each finished
 //! slice.
 
-use super::SegError;
-use super::infer::{InferOptions, ModelSegmentation, segment_volume};
-use super::weights::LoadedModel;
 use crate::job::{Job, Outcome};
+use crate::seg::SegError;
+use crate::seg::infer::{InferOptions, ModelSegmentation, segment_volume};
+use crate::seg::model::weights::LoadedModel;
 use crate::volume::{Region, Volume};
 use burn::tensor::Device;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 #[derive(Debug)]
 pub enum SegEvent {
     /// One slice finished: its preview labels as a storage-order box of the
-    /// volume's grid (see [`super::infer::SliceUpdate`]).
+    /// volume's grid (see [`crate::seg::infer::SliceUpdate`]).
     Slice {
         /// Slices finished so far.
         done: usize,

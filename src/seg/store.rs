@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::SegError;
-use super::model::{ModelConfig, SegModel};
-use super::weights::{self, LoadedModel, ModelCard};
 use crate::fsutil::write_atomic;
+use crate::seg::SegError;
+use crate::seg::model::weights::{self, LoadedModel, ModelCard};
+use crate::seg::model::{ModelConfig, SegModel};
 use crate::utc::{now_secs, today_utc};
 
 /// Which model is in use.

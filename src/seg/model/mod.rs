@@ -16,8 +16,11 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
-use super::SegError;
-pub use super::model_config::*;
+use crate::seg::SegError;
+pub mod config;
+pub mod weights;
+
+pub use config::*;
 
 impl ModelConfig {
     /// Builds the network with freshly initialised weights (PyTorch's default

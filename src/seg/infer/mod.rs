@@ -9,19 +9,22 @@
 //! prepared while the device computes the current one. After the last batch,
 //! [`postprocess::finish`] cleans the masks in 3-D and splits the lungs.
 
-use super::SegError;
-use super::cpu_engine::CpuNet;
-use super::postprocess::{
-    self, CleanupReport, HeadMapping, PostprocessConfig, ProbAccum, ProbStats, SliceDecoder,
-    SliceMasks,
-};
-use super::preprocess::{Intensity, PreprocessConfig, Preprocessor};
-use super::resample::Letterbox;
-use super::weights::LoadedModel;
+pub mod job;
+pub mod postprocess;
+pub mod stamp;
+
 use crate::analysis::{PhysicsReport, body_center_x_mm, physics};
 use crate::mask::LabelMask;
+use crate::seg::SegError;
+use crate::seg::cpu_engine::CpuNet;
+use crate::seg::data::preprocess::{Intensity, PreprocessConfig, Preprocessor};
+use crate::seg::data::resample::Letterbox;
+use crate::seg::model::weights::LoadedModel;
 use crate::volume::{HuCheck, Region, SliceMap, View, Volume};
 use burn::tensor::{Device, Tensor, TensorData};
+use postprocess::{
+    CleanupReport, HeadMapping, PostprocessConfig, ProbAccum, ProbStats, SliceDecoder, SliceMasks,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::panic::AssertUnwindSafe;
@@ -71,7 +74,7 @@ impl SliceOrder {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum CpuEngine {
-    /// lungscope's own channels-last engine ([`super::cpu_engine`]): the fast path.
+    /// lungscope's own channels-last engine ([`crate::seg::cpu_engine`]): the fast path.
     #[default]
     Native,
     /// burn's flex backend, layer for layer as burn's training graph (for comparison).

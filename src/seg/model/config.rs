@@ -1,12 +1,12 @@
 //! The serialisable network description [`ModelConfig`] (architecture, head,
 //! upsampling), its bounds for untrusted model files and its parameter count with
-//! checked arithmetic. The layers it builds live in [`super::model`].
+//! checked arithmetic. The layers it builds live in [`crate::seg::model`].
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{sigmoid, softmax};
 use serde::{Deserialize, Serialize};
 
-use super::SegError;
+use crate::seg::SegError;
 
 /// Most input channels a model file may declare.
 pub const MAX_IN_CHANNELS: usize = 16;
