@@ -122,14 +122,12 @@ fn bombs_and_huge_headers_stay_within_the_budget() {
     assert!(r.ok, "{}", r.stderr);
     assert!(r.max_rss < (160 << 20) + BASE_RSS, "{} MiB", mib(r.max_rss));
 
-    // uint8 converted to int16: raw 32 MiB + converted; budget counts both.
+    // uint8 converted to int16: the budget counts the worst-case converted
+    // output (float32, 128 MiB) plus one chunk; the raw bytes stream through.
     let u = dir.path().join("u8.nii.gz");
     bomb(&u, &header([512, 512, 128], 2, 8, 1.0), 32 << 20);
     let r = info(&u, "100M");
-    assert!(
-        !r.ok,
-        "32 MiB raw + 128 MiB worst-case converted exceeds 100 MiB"
-    );
+    assert!(!r.ok, "128 MiB worst-case converted exceeds 100 MiB");
     let r = info(&u, "192M");
     eprintln!(
         "uint8 32 MiB with a 192 MiB budget: read={} peak RSS {:.1} MiB",
@@ -138,6 +136,27 @@ fn bombs_and_huge_headers_stay_within_the_budget() {
     );
     assert!(r.ok, "{}", r.stderr);
     assert!(r.max_rss < (192 << 20) + BASE_RSS, "{} MiB", mib(r.max_rss));
+
+    // Conversion holds no second full buffer: float32 voxels with an intercept
+    // of 0.5 (so they stay float32), 64 MiB raw, converted in place: peak about
+    // the 64 MiB output plus the baseline, not raw plus output (128 MiB).
+    let f = dir.path().join("f32.nii.gz");
+    let mut h32 = header([512, 512, 64], 16, 32, 1.0);
+    h32[116..120].copy_from_slice(&0.5f32.to_le_bytes());
+    bomb(&f, &h32, 64 << 20);
+    let r = info(&f, "256M");
+    eprintln!(
+        "float32 64 MiB, converted in place: read={} peak RSS {:.1} MiB (baseline {:.1} MiB)",
+        r.ok,
+        mib(r.max_rss),
+        mib(base.max_rss)
+    );
+    assert!(r.ok, "{}", r.stderr);
+    assert!(
+        r.max_rss < base.max_rss + (64 << 20) + (24 << 20),
+        "peak {} MiB: more than the output plus the baseline",
+        mib(r.max_rss)
+    );
 
     // A small .nii.gz whose header claims a huge volume (512^3 int16 = 256 MiB)
     // and which is large enough for deflate's 1032:1 bound: refused by the budget

@@ -1,6 +1,6 @@
-//! The absolute read budget: the most bytes one read may hold at its peak (the raw
-//! voxel buffer plus the converted voxels), whatever the compressed size of the
-//! file. The default is [`DEFAULT_MAX_READ_BYTES`] or half of the physical memory,
+//! The absolute read budget: the most bytes one read may hold at its peak (the
+//! voxel buffer of int16 data kept as they are, or the converted voxels counted as
+//! float32 plus one chunk of raw bytes), whatever the compressed size of the file. The default is [`DEFAULT_MAX_READ_BYTES`] or half of the physical memory,
 //! whichever is smaller; the environment variable [`MAX_READ_BYTES_ENV`] overrides
 //! it (bytes, or with a `K`, `M`, `G` suffix in powers of 1024). The NIfTI reader
 //! checks it through [`super::limits`], the DICOM reader directly.

@@ -1,6 +1,7 @@
 //! File input/output: NIfTI-1/NIfTI-2 volumes and label masks, DICOM volumes.
 
 mod budget;
+mod convert;
 pub mod dicom;
 pub mod error;
 pub mod header;

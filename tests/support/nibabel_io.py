@@ -61,6 +61,13 @@ def fixtures(out):
     add("permuted_pil.nii.gz", base, affine((1, 2, 0), (-1, -1, -1)), np.int16)
     add("big_endian.nii", base, affine((0, 1, 2), (-1, -1, 1)), np.int16, endian=">")
     add("nifti2.nii.gz", base, affine((0, 1, 2), (-1, -1, 1)), np.int16, cls=nib.Nifti2Image)
+    # Integer data known to become int16 (inflated into the output and converted
+    # in place: widening and same-width), and big-endian data converted while
+    # streaming.
+    add("uint8.nii.gz", base % 256, affine((0, 1, 2), (-1, -1, 1)), np.uint8)
+    add("int8_inter.nii.gz", base % 100 - 50, affine((0, 1, 2), (1, -1, 1)), np.int8, slope=1.0, inter=-20)
+    add("uint16_shift.nii.gz", base + 1024, affine((0, 1, 2), (-1, -1, 1)), np.uint16, slope=1.0, inter=-32768)
+    add("float32_be.nii.gz", base * 0.5, affine((0, 1, 2), (-1, 1, 1)), np.float32, endian=">")
     add("four_d.nii.gz", np.stack([base, base + 1], axis=-1), affine((0, 1, 2), (-1, -1, 1)), np.int16)
     print(json.dumps(cases))
 
