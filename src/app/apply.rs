@@ -5,7 +5,7 @@
 use super::commands::Command;
 use super::edit_guard::Pending;
 use super::gpu_update::GpuUpdate;
-use super::settings::Layout;
+use super::settings::{Layout, OverlayStyle};
 use super::state::AppState;
 use super::views::view_index;
 use crate::render::ZoomPan;
@@ -58,34 +58,49 @@ impl AppState {
             Command::ToggleOverlay => {
                 self.settings.overlay.visible = !self.settings.overlay.visible;
             }
+            Command::SetLabelColor(value, color) => {
+                if let Some(info) = self
+                    .settings
+                    .labels
+                    .labels
+                    .iter_mut()
+                    .find(|l| l.value == value)
+                {
+                    info.color = color;
+                    self.gpu_pending.push(GpuUpdate::Colors);
+                }
+            }
+            Command::SetLinear(on) => self.settings.linear = on,
+            Command::SetCrosshair(on) => self.settings.crosshair = on,
+            Command::SetOverlayStyle(style) => {
+                self.settings.overlay = OverlayStyle {
+                    opacity: style.opacity.clamp(0.0, 1.0),
+                    ..style
+                };
+            }
+            Command::SetPresets(presets) => self.settings.presets = presets,
+            Command::SetActiveView(view) => self.active_view = view,
             Command::SetLabelVisible(value, visible) => {
                 self.settings.set_label_visible(value, visible);
                 self.gpu_pending.push(GpuUpdate::Colors);
             }
-            Command::SetLayerVisible(i, visible) => {
-                if let Some(layer) = self.layers.get_mut(i) {
-                    layer.visible = visible;
-                    self.recomposite_all();
-                }
+            Command::SetLayerVisible(id, visible) => {
+                self.layers.set_visible(id, visible);
             }
-            Command::RemoveLayer(i) => {
-                if self.edit_layer() == Some(i)
+            Command::RemoveLayer(id) => {
+                if self.edit_layer() == Some(id)
                     && self.ask_before_discarding(Pending::RemoveEditLayer)
                 {
                     return;
                 }
-                if i < self.layers.len() {
-                    self.layers.remove(i);
-                    self.recomposite_all();
-                }
+                self.layers.remove(id);
             }
             Command::CloseVolume => {
                 if self.ask_before_discarding(Pending::CloseVolume) {
                     return;
                 }
                 self.volume = None;
-                self.layers.clear();
-                self.composite = None;
+                self.layers.reset(None);
                 self.hover = None;
             }
             Command::CancelLoad => {

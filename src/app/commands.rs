@@ -4,8 +4,9 @@
 
 use super::edit_state::EditCommand;
 use super::finetune_state::FineTuneCommand;
+use super::layers::LayerId;
 use super::segment::SegCommand;
-use super::settings::Layout;
+use super::settings::{Layout, NamedWindow, OverlayStyle};
 use crate::render::ScreenRect;
 use crate::volume::View;
 use crate::windowing::WindowLevel;
@@ -77,10 +78,22 @@ pub enum Command {
     ToggleOverlay,
     /// Show or hide one label.
     SetLabelVisible(u8, bool),
+    /// Change one label's overlay colour (RGBA, straight alpha).
+    SetLabelColor(u8, [u8; 4]),
+    /// Trilinear interpolation on or off.
+    SetLinear(bool),
+    /// Crosshair on or off.
+    SetCrosshair(bool),
+    /// How masks are drawn (shown, fill, outline, opacity).
+    SetOverlayStyle(OverlayStyle),
+    /// Replace the window presets (keys 1–4).
+    SetPresets(Vec<NamedWindow>),
+    /// The view keyboard scrolling applies to when the pointer is elsewhere.
+    SetActiveView(View),
     /// Show or hide a layer.
-    SetLayerVisible(usize, bool),
+    SetLayerVisible(LayerId, bool),
     /// Remove a layer.
-    RemoveLayer(usize),
+    RemoveLayer(LayerId),
     /// Unload volume and masks.
     CloseVolume,
     /// Stop the running load.

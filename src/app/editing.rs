@@ -6,7 +6,7 @@
 use super::edit_state::{
     ActiveStroke, EDIT_LAYER_NAME, EditCommand, InterpolateRange, RADIUS_STEP,
 };
-use super::layers::extract_region;
+use super::layers::{LayerId, LayerRole, extract_region};
 use super::state::{AppState, StateError};
 use crate::edit::interpolate::interpolate;
 use crate::edit::{Brush, BrushMode, EditSession};
@@ -15,11 +15,9 @@ use crate::volume::{Region, View};
 use std::sync::Arc;
 
 impl AppState {
-    /// Index of the layer showing the edited mask.
-    pub fn edit_layer(&self) -> Option<usize> {
-        self.layers
-            .iter()
-            .position(|l| l.name == EDIT_LAYER_NAME && l.path.is_none())
+    /// The layer showing the edited mask.
+    pub fn edit_layer(&self) -> Option<LayerId> {
+        self.layers.find(LayerRole::Edited)
     }
 
     /// The mask being edited (None before the first edit).
@@ -35,22 +33,18 @@ impl AppState {
             // A hidden edit layer (e.g. kept aside by a new segmentation) is shown
             // again before it is painted on, alone, as when the session began.
             if !self.layers[i].visible {
-                for (j, layer) in self.layers.iter_mut().enumerate() {
-                    layer.visible = j == i;
-                }
-                self.recomposite_all();
+                self.layers.set_visibility(|l| l.id == i);
             }
             return Ok(());
         }
         let geometry = self.volume().ok_or(StateError::NoVolume)?.geometry.clone();
-        let mask = match &self.composite {
+        let mask = match self.layers.composite() {
             Some(c) if c.geometry.same_grid(&geometry) => c.clone(),
             _ => LabelMask::empty(geometry),
         };
-        for layer in &mut self.layers {
-            layer.visible = false;
-        }
-        self.add_layer(EDIT_LAYER_NAME, None, mask.clone())?;
+        self.layers.set_visibility(|_| false);
+        self.layers
+            .add(LayerRole::Edited, EDIT_LAYER_NAME, None, mask.clone())?;
         self.edit.session = Some(EditSession::new(mask));
         self.edit.stroke = None;
         self.edit.generation += 1;

@@ -126,7 +126,7 @@ impl AppState {
             TargetKind::WholeCase => {
                 let mask = self
                     .edited_mask()
-                    .or(self.composite.as_ref())
+                    .or(self.layers.composite())
                     .cloned()
                     .ok_or("no mask is loaded")?;
                 let slices = lung_slices(&mask, self.finetune.max_case_slices.max(1));

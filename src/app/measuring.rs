@@ -43,7 +43,7 @@ impl AppState {
     fn figures_key(&self) -> Option<FiguresKey> {
         self.volume.as_ref().map(|v| FiguresKey {
             volume: volume_key(&v.volume),
-            revision: self.mask_revision,
+            revision: self.mask_revision(),
         })
     }
 
@@ -110,7 +110,7 @@ impl AppState {
             .iter()
             .filter(|l| l.visible)
             .map(|l| {
-                let made = result.as_ref().filter(|r| r.layer_name == l.name);
+                let made = result.as_ref().filter(|r| r.layer == l.id);
                 LayerSource {
                     name: l.name.clone(),
                     path: l.path.clone(),

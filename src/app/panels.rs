@@ -98,8 +98,17 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Option<MenuAction
                 state.apply(Command::ResetView(None));
                 ui.close();
             }
-            ui.checkbox(&mut state.settings.linear, "Linear interpolation (L)");
-            ui.checkbox(&mut state.settings.crosshair, "Crosshair");
+            let mut linear = state.settings.linear;
+            if ui
+                .checkbox(&mut linear, "Linear interpolation (L)")
+                .changed()
+            {
+                state.apply(Command::SetLinear(linear));
+            }
+            let mut crosshair = state.settings.crosshair;
+            if ui.checkbox(&mut crosshair, "Crosshair").changed() {
+                state.apply(Command::SetCrosshair(crosshair));
+            }
         });
         ui.menu_button("Help", |ui| {
             if ui.button("Mouse and keys").clicked() {
@@ -238,18 +247,22 @@ fn window_ui(ui: &mut egui::Ui, state: &mut AppState) {
             state.apply(Command::AutoWindow);
         }
     });
-    ui.checkbox(&mut state.settings.linear, "Linear interpolation");
+    let mut linear = state.settings.linear;
+    if ui.checkbox(&mut linear, "Linear interpolation").changed() {
+        state.apply(Command::SetLinear(linear));
+    }
     presets_editor_ui(ui, state);
 }
 
 /// Rename presets, change their window, or store the current window in one.
 fn presets_editor_ui(ui: &mut egui::Ui, state: &mut AppState) {
     let current = state.window;
+    let mut presets = state.settings.presets.clone();
     egui::CollapsingHeader::new("Edit presets").show(ui, |ui| {
         egui::Grid::new("preset_editor")
             .num_columns(4)
             .show(ui, |ui| {
-                for (n, preset) in state.settings.presets.iter_mut().enumerate() {
+                for (n, preset) in presets.iter_mut().enumerate() {
                     let key = ui.label(format!("{}", n + 1));
                     ui.add(egui::TextEdit::singleline(&mut preset.name).desired_width(80.0))
                         .labelled_by(key.id);
@@ -277,23 +290,30 @@ fn presets_editor_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 }
             });
         if ui.button("Restore standard presets").clicked() {
-            state.settings.presets = super::settings::default_presets();
+            presets = super::settings::default_presets();
         }
     });
+    if presets != state.settings.presets {
+        state.apply(Command::SetPresets(presets));
+    }
 }
 
 fn overlay_ui(ui: &mut egui::Ui, state: &mut AppState) {
     ui.heading("Overlay");
-    let o = &mut state.settings.overlay;
+    let mut style = state.settings.overlay;
+    let o = &mut style;
     ui.checkbox(&mut o.visible, "Show overlay");
     ui.horizontal(|ui| {
         ui.checkbox(&mut o.fill, "Fill");
         ui.checkbox(&mut o.outline, "Outline");
     });
     ui.add(egui::Slider::new(&mut o.opacity, 0.0..=1.0).text("Opacity"));
-    let mut colors_changed = false;
+    if style != state.settings.overlay {
+        state.apply(Command::SetOverlayStyle(style));
+    }
+    let mut colors = Vec::new();
     let mut visibility = Vec::new();
-    for info in &mut state.settings.labels.labels {
+    for info in &state.settings.labels.labels {
         ui.horizontal(|ui| {
             let mut visible = !state.settings.hidden_labels.contains(&info.value);
             if ui.checkbox(&mut visible, &info.name).changed() {
@@ -306,16 +326,15 @@ fn overlay_ui(ui: &mut egui::Ui, state: &mut AppState) {
                 info.color[3],
             );
             if ui.color_edit_button_srgba(&mut c).changed() {
-                info.color = c.to_srgba_unmultiplied();
-                colors_changed = true;
+                colors.push((info.value, c.to_srgba_unmultiplied()));
             }
         });
     }
     for (value, visible) in visibility {
         state.apply(Command::SetLabelVisible(value, visible));
     }
-    if colors_changed {
-        state.colors_changed();
+    for (value, color) in colors {
+        state.apply(Command::SetLabelColor(value, color));
     }
 }
 
@@ -325,14 +344,14 @@ fn layers_ui(ui: &mut egui::Ui, state: &mut AppState) {
         ui.label("Drop a mask on the same grid to overlay it.");
     }
     let mut commands = Vec::new();
-    for (n, layer) in state.layers.iter().enumerate() {
+    for layer in state.layers.iter() {
         ui.horizontal(|ui| {
             let mut visible = layer.visible;
             if ui.checkbox(&mut visible, &layer.name).changed() {
-                commands.push(Command::SetLayerVisible(n, visible));
+                commands.push(Command::SetLayerVisible(layer.id, visible));
             }
             if ui.small_button("Remove").clicked() {
-                commands.push(Command::RemoveLayer(n));
+                commands.push(Command::RemoveLayer(layer.id));
             }
         });
     }

@@ -8,6 +8,7 @@
 use super::export::Exports;
 use super::figures::LiveFigures;
 use super::jobs::Job;
+use super::layers::LayerId;
 use super::models::ModelManager;
 use crate::seg::device::DeviceChoice;
 use crate::seg::infer::job::SegJob;
@@ -54,8 +55,8 @@ pub enum SegCommand {
 /// The last segmentation placed in the layers.
 #[derive(Debug, Clone)]
 pub struct SegResult {
-    /// Name of its layer.
-    pub layer_name: String,
+    /// Its layer.
+    pub layer: LayerId,
     /// Model, preprocessing and thresholds, for the report.
     pub stamp: ModelStamp,
     /// The mask revision right after it was placed (a later one may mean edits).
@@ -73,10 +74,10 @@ pub(super) struct SegRun {
     pub(super) job: SegJob,
     /// The volume segmented (a run for another volume is dropped).
     pub(super) volume: Arc<Volume>,
-    /// Name of the preview layer.
-    pub(super) preview: String,
+    /// The preview layer.
+    pub(super) preview: LayerId,
     /// The previous result layer, hidden while this one runs.
-    pub(super) hidden_previous: Option<String>,
+    pub(super) hidden_previous: Option<LayerId>,
     pub(super) done: usize,
     pub(super) total: usize,
     pub(super) started: Instant,

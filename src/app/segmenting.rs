@@ -9,6 +9,7 @@ use super::commands::Command;
 use super::dialog::{FileDialog, Pick};
 use super::export::ExportKind;
 use super::jobs::JobStatus;
+use super::layers::{LayerId, LayerRole};
 use super::notice::NoticeKind;
 use super::segment::{SegCommand, SegResult, SegRun};
 use super::state::AppState;
@@ -28,22 +29,9 @@ use std::time::Instant;
 pub const GUI_BATCH: usize = 4;
 
 impl AppState {
-    /// Counts changes of the shown masks: every layer write, added, removed, shown
-    /// or hidden layer bumps it (through the composite). Editing code that changes
-    /// `layers[..].mask` directly calls [`Self::mask_changed`].
-    pub fn mask_revision(&self) -> u64 {
-        self.mask_revision
-    }
-
-    /// Signals that a mask changed outside the layer API (the report re-measures).
-    pub fn mask_changed(&mut self) {
-        self.mask_revision = self.mask_revision.wrapping_add(1);
-    }
-
-    /// Index of the segmentation result layer (the editable label map), if any.
-    pub fn segmentation_layer(&self) -> Option<usize> {
-        let name = &self.seg.result.as_ref()?.layer_name;
-        self.layers.iter().position(|l| &l.name == name)
+    /// The segmentation result layer (the editable label map), if any.
+    pub fn segmentation_layer(&self) -> Option<LayerId> {
+        self.layers.find(LayerRole::Segmentation)
     }
 
     /// True while a segmentation runs.
@@ -145,17 +133,19 @@ impl AppState {
         };
         self.seg.runs += 1;
         let preview = format!("Segmentation #{} (running)", self.seg.runs);
-        let hidden_previous = self.segmentation_layer().and_then(|i| {
-            let layer = &self.layers[i];
-            layer.visible.then(|| layer.name.clone())
-        });
-        if let Some(i) = self.segmentation_layer() {
-            self.apply(Command::SetLayerVisible(i, false));
+        let hidden_previous = self
+            .segmentation_layer()
+            .filter(|&id| self.layers[id].visible);
+        if let Some(id) = self.segmentation_layer() {
+            self.apply(Command::SetLayerVisible(id, false));
         }
-        if let Err(e) = self.add_empty_layer(preview.clone()) {
-            self.push_error(format!("cannot segment: {e}"));
-            return;
-        }
+        let preview = match self.add_empty_layer(LayerRole::Preview, preview) {
+            Ok(id) => id,
+            Err(e) => {
+                self.push_error(format!("cannot segment: {e}"));
+                return;
+            }
+        };
         let total = entry.volume.slice_count(View::Axial);
         let post = PostprocessConfig {
             threshold: self.seg.threshold,
@@ -246,7 +236,7 @@ impl AppState {
         }
         // Once the job has ended, its last event is `Finished` (a panic included).
         let events = run.job.poll();
-        let preview = run.preview.clone();
+        let preview = run.preview;
         let mut finished = None;
         for event in events {
             match event {
@@ -261,11 +251,9 @@ impl AppState {
                         run.done = done;
                         run.total = total;
                     }
-                    if let Some(layer) = self.layers.iter().position(|l| l.name == preview) {
-                        // Cannot fail: the job segments this very volume, so its
-                        // boxes lie on this grid.
-                        let _ = self.write_layer_region(layer, region, &labels);
-                    }
+                    // Cannot fail while the preview layer exists: the job segments
+                    // this very volume, so its boxes lie on this grid.
+                    let _ = self.write_layer_region(preview, region, &labels);
                 }
                 SegEvent::Finished(result) => finished = Some(result.map(|b| *b)),
             }
@@ -279,18 +267,18 @@ impl AppState {
     /// unsaved edits the session ends, so the next stroke edits the new result;
     /// with unsaved edits the edited layer is kept (hidden) and nothing is lost.
     fn settle_edit_session_after_segmentation(&mut self) {
-        let Some(i) = self.edit_layer() else {
+        let Some(id) = self.edit_layer() else {
             return;
         };
         if self.edit.is_modified() {
-            self.layers[i].visible = false;
+            self.layers.set_visible(id, false);
+            let name = self.layers[id].name.clone();
             self.push_info(format!(
-                "Your unsaved edits stay in the hidden layer \"{}\": show it to go on editing it, \
-                 or remove it to edit the new segmentation",
-                self.layers[i].name
+                "Your unsaved edits stay in the hidden layer \"{name}\": show it to go on editing it, \
+                 or remove it to edit the new segmentation"
             ));
         } else {
-            self.layers.remove(i);
+            self.layers.remove(id);
             self.check_edit_session();
         }
     }
@@ -302,19 +290,19 @@ impl AppState {
         let Some(run) = self.seg.run.take() else {
             return;
         };
-        let preview = self.layers.iter().position(|l| l.name == run.preview);
+        let preview = self.layers.get(run.preview).map(|l| l.id);
         let restore_previous = |state: &mut AppState| {
-            if let Some(name) = &run.hidden_previous
-                && let Some(i) = state.layers.iter().position(|l| &l.name == name)
+            if let Some(id) = run.hidden_previous
+                && state.layers.get(id).is_some()
             {
-                state.apply(Command::SetLayerVisible(i, true));
+                state.apply(Command::SetLayerVisible(id, true));
             }
         };
         let seg = match result {
             Ok(seg) => seg,
             Err(e) => {
-                if let Some(i) = preview {
-                    self.apply(Command::RemoveLayer(i));
+                if let Some(id) = preview {
+                    self.apply(Command::RemoveLayer(id));
                 }
                 restore_previous(self);
                 match e {
@@ -328,44 +316,42 @@ impl AppState {
         };
         let stamp = ModelStamp::of(&seg, &run.weights_sha256, &run.post);
         let name = format!("Segmentation ({})", seg.model_id);
-        let old: Vec<usize> = self
+        // Earlier results give way to this one.
+        let old: Vec<LayerId> = self
             .layers
             .iter()
-            .enumerate()
-            .filter(|(i, l)| {
-                Some(*i) != preview
-                    && (l.name == name
-                        || self
-                            .seg
-                            .result
-                            .as_ref()
-                            .is_some_and(|r| r.layer_name == l.name))
-            })
-            .map(|(i, _)| i)
+            .filter(|l| Some(l.id) != preview && l.role == LayerRole::Segmentation)
+            .map(|l| l.id)
             .collect();
         let mask: LabelMask = seg.mask;
-        match preview {
-            Some(i) => {
-                self.layers[i].name = name.clone();
-                self.layers[i].mask = mask;
-                self.layers[i].visible = true;
+        let layer = match preview {
+            Some(id) => {
+                self.layers
+                    .relabel(id, LayerRole::Segmentation, name.clone());
+                // Cannot fail: the job segmented this very volume.
+                let _ = self.layers.replace_mask(id, mask);
+                self.layers.set_visible(id, true);
+                id
             }
-            None => {
-                if let Err(e) = self.add_layer(name.clone(), None, mask) {
+            None => match self
+                .layers
+                .add(LayerRole::Segmentation, name.clone(), None, mask)
+            {
+                Ok(id) => id,
+                Err(e) => {
                     self.push_error(format!("cannot show the segmentation: {e}"));
                     return;
                 }
-            }
-        }
-        for i in old.into_iter().rev() {
-            self.layers.remove(i);
+            },
+        };
+        for id in old {
+            self.layers.remove(id);
         }
         self.settle_edit_session_after_segmentation();
-        self.recomposite_all();
         self.seg.result = Some(SegResult {
-            layer_name: name,
+            layer,
             stamp,
-            revision: self.mask_revision,
+            revision: self.layers.revision(),
             elapsed_s: seg.elapsed_s,
             device: run.device,
             physics: seg.cleanup.physics.note.clone(),

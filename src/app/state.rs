@@ -10,13 +10,12 @@
 
 use super::gpu_update::GpuUpdate;
 use super::jobs::{Job, Waker};
-use super::layers::MaskLayer;
+use super::layers::LayerStack;
 use super::loading::{Loaded, QueuedLoad, SeriesPrompt};
 use super::notice::{Notice, NoticeKind};
 use super::settings::{Layout, Settings};
-use crate::mask::LabelMask;
 use crate::render::{DisplayParams, ZoomPan};
-use crate::volume::{IntensityStats, Region, SliceMap, View, Volume};
+use crate::volume::{IntensityStats, SliceMap, View, Volume};
 use crate::windowing::WindowLevel;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -50,34 +49,7 @@ pub struct Hover {
     pub label: u8,
 }
 
-/// Errors of direct state edits (mask regions).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum StateError {
-    /// No volume is loaded.
-    #[error("no volume is loaded")]
-    NoVolume,
-    /// Layer index out of range.
-    #[error("no mask layer number {0}")]
-    NoLayer(usize),
-    /// A mask on another grid.
-    #[error("mask grid {mask:?} does not match the volume grid {volume:?}; not resampled")]
-    Grid {
-        /// Mask dims.
-        mask: [usize; 3],
-        /// Volume dims.
-        volume: [usize; 3],
-    },
-    /// A region outside the grid or data of the wrong length.
-    #[error("region {region:?} with {len} labels does not fit the grid {dims:?}")]
-    Region {
-        /// The region.
-        region: Region,
-        /// Labels given.
-        len: usize,
-        /// Grid dims.
-        dims: [usize; 3],
-    },
-}
+pub use super::layers::StateError;
 
 /// The state of the viewer.
 pub struct AppState {
@@ -85,8 +57,9 @@ pub struct AppState {
     pub settings: Settings,
     /// The volume shown.
     pub volume: Option<VolumeEntry>,
-    /// Overlay layers, drawn in order.
-    pub layers: Vec<MaskLayer>,
+    /// Overlay layers, drawn in order, and their composite: the one place a
+    /// layer's mask changes.
+    pub layers: LayerStack,
     /// Crosshair position (storage voxel); each view shows the slice through it.
     pub cursor: [usize; 3],
     /// Zoom/pan per view (indexed by [`view_index`](super::views::view_index)).
@@ -110,8 +83,6 @@ pub struct AppState {
     pub finetune: super::finetune_state::FineTuneState,
     /// Segmentation, models, live report figures and exports (see `segment`).
     pub seg: super::segment::SegTools,
-    pub(super) mask_revision: u64,
-    pub(super) composite: Option<LabelMask>,
     pub(super) load_job: Option<Job<(), Loaded>>,
     pub(super) queued_loads: VecDeque<QueuedLoad>,
     /// A DICOM input with several series waiting for the user's choice.
@@ -132,7 +103,7 @@ impl AppState {
             seg: super::segment::SegTools::new(settings.seg_device),
             settings,
             volume: None,
-            layers: Vec::new(),
+            layers: LayerStack::default(),
             cursor: [0; 3],
             zoom_pan: [ZoomPan::default(); 3],
             window: crate::windowing::Preset::Lung.window(),
@@ -143,8 +114,6 @@ impl AppState {
             max_texture_dim: usize::MAX,
             edit: Default::default(),
             finetune: Default::default(),
-            mask_revision: 0,
-            composite: None,
             load_job: None,
             queued_loads: VecDeque::new(),
             series_prompt: None,
@@ -222,8 +191,7 @@ impl AppState {
             WindowLevel::auto(&entry.stats)
         };
         self.zoom_pan = [ZoomPan::default(); 3];
-        self.layers.clear();
-        self.composite = Some(LabelMask::empty(entry.volume.geometry.clone()));
+        self.layers.reset(Some(entry.volume.geometry.clone()));
         self.hover = None;
         if let Some(p) = &entry.path {
             self.settings.remember_file(p);
@@ -254,8 +222,8 @@ impl AppState {
             let vol = self.volume()?;
             let g = &vol.geometry;
             let label = self
-                .composite
-                .as_ref()
+                .layers
+                .composite()
                 .map_or(0, |c| c.labels[g.index(v[0], v[1], v[2])]);
             Some(Hover {
                 view,
@@ -300,7 +268,9 @@ mod tests {
     use super::*;
     use crate::app::commands::Command;
     use crate::app::jobs::no_waker;
-    use crate::volume::{Geometry, Voxels};
+    use crate::app::layers::LayerRole;
+    use crate::mask::LabelMask;
+    use crate::volume::{Geometry, Region, Voxels};
 
     fn state_with_volume() -> AppState {
         let g = Geometry::with_signs([8, 6, 4], [1.0, 1.0, 2.0], [-1.0, -1.0, 1.0]);
@@ -366,7 +336,9 @@ mod tests {
     fn layer_region_writes_update_only_their_box() {
         let mut s = state_with_volume();
         let _ = s.take_gpu_updates();
-        let layer = s.add_empty_layer("seg").expect("volume loaded");
+        let layer = s
+            .add_empty_layer(LayerRole::File, "seg")
+            .expect("volume loaded");
         let _ = s.take_gpu_updates();
         let region = Region::slice([8, 6, 4], 2, 1);
         s.write_layer_region(layer, region, &[3; 48]).expect("fits");
@@ -391,7 +363,9 @@ mod tests {
     #[test]
     fn edit_session_changes_reach_the_layer_by_region() {
         let mut s = state_with_volume();
-        let layer = s.add_empty_layer("edited").expect("volume loaded");
+        let layer = s
+            .add_empty_layer(LayerRole::Edited, "edited")
+            .expect("volume loaded");
         let grid = s.volume().expect("volume").geometry.clone();
         let mut session = crate::edit::EditSession::new(LabelMask::empty(grid.clone()));
         let idx = grid.index(2, 3, 1);

@@ -78,7 +78,7 @@ pub fn slice_view_ui(
             .changed()
         {
             state.apply(Command::SetSlice { view, index });
-            state.active_view = view;
+            state.apply(Command::SetActiveView(view));
         }
         if ui
             .small_button(button_text)
@@ -137,7 +137,7 @@ pub fn slice_view_ui(
         state.apply(Command::SetCursor(v));
     }
     if response.clicked() || response.dragged() || response.double_clicked() {
-        state.active_view = view;
+        state.apply(Command::SetActiveView(view));
     }
     // Recompute: zoom, pan or slice may have changed.
     let mapping = ViewMapping::new(
@@ -250,7 +250,7 @@ fn handle_wheel(
                 view,
                 delta: (whole * step) as i32,
             });
-            state.active_view = view;
+            state.apply(Command::SetActiveView(view));
         }
     }
 }
