@@ -156,3 +156,84 @@ fn segment_refuses_out_with_several_inputs() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--out-dir"));
 }
+
+/// A final model trained on every patient (`--val-data` the training folder) has
+/// no held-out patients: `train` says so, and so does the card of the model it
+/// writes, instead of passing training fit off as validation.
+#[test]
+fn train_on_every_patient_marks_the_validation_as_training_fit() {
+    use lungscope::io::{write_mask, write_volume};
+    use lungscope::mask::{INFECTION, LEFT_LUNG, LabelMask};
+    use lungscope::volume::{Geometry, Volume, Voxels};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let g = Geometry::with_signs([32, 32, 2], [1.0; 3], [-1.0, -1.0, 1.0]);
+    for case in ["a", "b"] {
+        let mut hu = vec![40i16; g.len()];
+        let mut lung = vec![0u8; g.len()];
+        let mut inf = vec![0u8; g.len()];
+        for k in 0..2 {
+            for j in 8..24 {
+                for i in 6..26 {
+                    let v = g.index(i, j, k);
+                    hu[v] = -850;
+                    lung[v] = LEFT_LUNG;
+                    if i < 10 {
+                        hu[v] = -500;
+                        inf[v] = INFECTION;
+                    }
+                }
+            }
+        }
+        let ct = Volume::new(g.clone(), Voxels::I16(hu)).expect("sizes");
+        write_volume(&data.join(format!("{case}_ct.nii.gz")), &ct).expect("ct");
+        let lung = LabelMask::new(g.clone(), lung).expect("sizes");
+        write_mask(&data.join(format!("{case}_lung.nii.gz")), &lung, None).expect("lung");
+        let inf = LabelMask::new(g.clone(), inf).expect("sizes");
+        write_mask(&data.join(format!("{case}_infection.nii.gz")), &inf, None).expect("inf");
+    }
+    let run = dir.path().join("run");
+    let out = lungscope()
+        .args(["train", "--data"])
+        .arg(&data)
+        .arg("--val-data")
+        .arg(&data)
+        .args([
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--size",
+            "32",
+            "--base",
+            "2",
+            "--depth",
+            "1",
+            "--device",
+            "cpu",
+            "--no-augment",
+            "--out",
+        ])
+        .arg(&run)
+        .output()
+        .expect("lungscope runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("training fit, not a held-out estimate"),
+        "{err}"
+    );
+    let (_, card) = lungscope::seg::model::weights::read_card(&run.join("last.lsm"))
+        .expect("the run's model file");
+    assert!(
+        card.recipe.contains("no held-out patients"),
+        "{}",
+        card.recipe
+    );
+    assert!(
+        !card.recipe.contains("patient-level split"),
+        "{}",
+        card.recipe
+    );
+}

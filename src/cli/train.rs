@@ -257,6 +257,27 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     if train_cases.iter().any(|c| val_cases.contains(c)) && args.val_data.is_none() {
         bail!("a patient is in both the training and the validation set");
     }
+    // With --val-data the two sets may share patients (e.g. a final model trained
+    // on every patient): its validation Dice is then training fit, and says so.
+    let shared = val_cases.iter().filter(|c| train_cases.contains(c)).count();
+    let split = if shared == 0 {
+        format!(
+            "patient-level split; validation cases: {}",
+            val_cases.join(", ")
+        )
+    } else {
+        eprintln!(
+            "note: {shared} of the {} validation patients are also training patients: \
+             the validation Dice is training fit, not a held-out estimate",
+            val_cases.len()
+        );
+        format!(
+            "no held-out patients: {shared} of the {} validation cases are training cases, \
+             so the validation metrics are training fit ({})",
+            val_cases.len(),
+            val_cases.join(", ")
+        )
+    };
     let config = ModelConfig {
         arch: args.arch.into(),
         in_channels: 1,
@@ -318,12 +339,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         }),
         training_data: describe_data(&ds, &train_cases, &val_cases),
         recipe: format!(
-            "lungscope {} (Adam, {:?} loss, {:?} schedule, seed {}, patient-level split; validation cases: {})",
+            "lungscope {} (Adam, {:?} loss, {:?} schedule, seed {}, {split})",
             std::env::args().skip(1).collect::<Vec<_>>().join(" "),
             args.loss,
             args.schedule,
             args.seed,
-            val_cases.join(", ")
         ),
         ..ModelCard::default()
     };
