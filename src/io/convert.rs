@@ -363,17 +363,8 @@ pub(super) fn inflate_for_conversion(
         return Ok(None);
     }
     let n = data_len / width;
-    let mut v: Vec<f32> = super::limits::try_vec(total.max(4 * n).div_ceil(4), path)?;
-    let buf: &mut [u8] = bytemuck::cast_slice_mut(v.as_mut_slice());
-    super::inflate::prefault(buf);
-    let mut d = libdeflater::Decompressor::new();
-    let Ok(got) = d.gzip_decompress(comp, &mut buf[..total]) else {
-        return Ok(None);
-    };
-    if got < hdr.vox_offset as usize + data_len {
-        return Ok(None);
-    }
-    Ok(Some(v))
+    let len = total.max(4 * n).div_ceil(4);
+    super::inflate::inflate_whole::<f32>(comp, total, len, hdr.vox_offset as usize + data_len, path)
 }
 
 #[inline]

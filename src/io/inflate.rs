@@ -9,9 +9,33 @@ use super::limits::try_vec;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
+/// Inflates a whole gzip stream with libdeflate into a fresh buffer of `len`
+/// elements (at least `total` bytes), its pages faulted in first. `Ok(None)` when
+/// libdeflate refuses or yields fewer than `need` bytes (the caller then streams
+/// and reports the exact problem); an error if the buffer cannot be allocated.
+pub(super) fn inflate_whole<T: bytemuck::Pod + Default>(
+    comp: &[u8],
+    total: usize,
+    len: usize,
+    need: usize,
+    path: &Path,
+) -> Result<Option<Vec<T>>, NiftiError> {
+    let mut v: Vec<T> = try_vec(len, path)?;
+    let buf: &mut [u8] = bytemuck::cast_slice_mut(v.as_mut_slice());
+    prefault(buf);
+    let t = std::time::Instant::now();
+    let mut d = libdeflater::Decompressor::new();
+    let Ok(got) = d.gzip_decompress(comp, &mut buf[..total]) else {
+        return Ok(None);
+    };
+    tracing::debug!("inflate {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    Ok((got >= need).then_some(v))
+}
+
 /// Inflates the whole stream of an int16 volume with libdeflate into the final
-/// buffer and shifts the header out. `Ok(None)` if libdeflate refuses (the caller then streams and
-/// reports the exact problem); an error if the buffers cannot be allocated.
+/// buffer and shifts the header out. `Ok(None)` if libdeflate refuses (the caller
+/// then streams and reports the exact problem); an error if the buffers cannot be
+/// allocated.
 pub(super) fn inflate_one_shot(
     comp: &[u8],
     hdr: &Header,
@@ -20,37 +44,21 @@ pub(super) fn inflate_one_shot(
     path: &Path,
 ) -> Result<Option<Vec<i16>>, NiftiError> {
     let off = hdr.vox_offset as usize;
-    let mut d = libdeflater::Decompressor::new();
     if off.is_multiple_of(2) {
-        let mut v: Vec<i16> = try_vec(total.div_ceil(2), path)?;
-        prefault(bytemuck::cast_slice_mut(v.as_mut_slice()));
-        let t = std::time::Instant::now();
-        let Ok(n) = d.gzip_decompress(comp, bytemuck::cast_slice_mut(v.as_mut_slice())) else {
+        let Some(mut v) =
+            inflate_whole::<i16>(comp, total, total.div_ceil(2), off + data_len, path)?
+        else {
             return Ok(None);
         };
-        if n < off + data_len {
-            return Ok(None);
-        }
-        let t2 = std::time::Instant::now();
         v.copy_within(off / 2..off / 2 + data_len / 2, 0);
-        tracing::debug!(
-            "inflate {:.1} ms, header shift {:.1} ms",
-            (t2 - t).as_secs_f64() * 1e3,
-            t2.elapsed().as_secs_f64() * 1e3
-        );
         v.truncate(data_len / 2);
         v.shrink_to_fit();
         Ok(Some(v))
     } else {
         // Odd vox_offset: inflate bytes, then realign into an i16 buffer.
-        let mut v: Vec<u8> = try_vec(total, path)?;
-        prefault(&mut v);
-        let Ok(n) = d.gzip_decompress(comp, &mut v) else {
+        let Some(v) = inflate_whole::<u8>(comp, total, total, off + data_len, path)? else {
             return Ok(None);
         };
-        if n < off + data_len {
-            return Ok(None);
-        }
         let mut out: Vec<i16> = try_vec(data_len / 2, path)?;
         bytemuck::cast_slice_mut::<i16, u8>(&mut out).copy_from_slice(&v[off..off + data_len]);
         Ok(Some(out))
@@ -163,16 +171,11 @@ pub(super) fn inflate_one_shot_to_i16(
 ) -> Result<Option<Vec<i16>>, NiftiError> {
     let off = hdr.vox_offset as usize;
     let n = data_len / width;
-    let mut v: Vec<i16> = try_vec(total.max(2 * n).div_ceil(2), path)?;
-    let buf: &mut [u8] = bytemuck::cast_slice_mut(v.as_mut_slice());
-    prefault(buf);
-    let mut d = libdeflater::Decompressor::new();
-    let Ok(got) = d.gzip_decompress(comp, &mut buf[..total]) else {
+    let len = total.max(2 * n).div_ceil(2);
+    let Some(mut v) = inflate_whole::<i16>(comp, total, len, off + data_len, path)? else {
         return Ok(None);
     };
-    if got < off + data_len {
-        return Ok(None);
-    }
+    let buf: &mut [u8] = bytemuck::cast_slice_mut(v.as_mut_slice());
     convert_in_place::<2>(buf, off, n, width, |c| to_i16(c).to_ne_bytes());
     v.truncate(n);
     v.shrink_to_fit();
@@ -244,7 +247,7 @@ fn advise_huge_pages(_buf: &mut [u8]) {}
 
 /// Touches every page of a fresh (lazily zeroed) buffer on all cores, so that the
 /// single-threaded inflate that follows does not take ~40 000 page faults itself.
-pub(super) fn prefault(buf: &mut [u8]) {
+fn prefault(buf: &mut [u8]) {
     use rayon::prelude::*;
     const PAGE: usize = 4096;
     advise_huge_pages(buf);
