@@ -410,7 +410,9 @@ fn large_volume_upload_is_spread_over_frames_and_arrives_whole() {
         frame(&mut app);
         frames += 1;
         uploaded.push(app.upload_stats().expect("renderer").texture_bytes - before);
-        if !app.is_busy() {
+        // The upload alone: the default model's background load, which also
+        // counts as busy, takes wall time that varies with the machine's load.
+        if !app.is_loading_or_uploading() {
             break;
         }
         assert!(frames < 50, "upload never finished");
