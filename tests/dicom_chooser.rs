@@ -234,7 +234,7 @@ fn the_viewer_asks_which_series_and_loads_the_choice() {
     let mut s = AppState::new(Settings::default(), no_waker());
     s.apply(Command::Open(vec![dir.clone()]));
     wait(&mut s);
-    assert!(s.volume.is_none(), "nothing is shown before the choice");
+    assert!(!s.doc.is_open(), "nothing is shown before the choice");
     let prompt = s.series_prompt().expect("the chooser is open");
     let b = prompt
         .series
@@ -250,7 +250,7 @@ fn the_viewer_asks_which_series_and_loads_the_choice() {
     s.apply(Command::ChooseSeries(b));
     assert!(s.series_prompt().is_none());
     wait(&mut s);
-    let shown = s.volume.as_ref().expect("the chosen series is shown");
+    let shown = s.doc.entry().expect("the chosen series is shown");
     assert_eq!(shown.volume.dims(), [512, 512, 2]);
     assert_eq!(shown.volume.info.description, "Second series");
     assert_eq!(shown.path.as_deref(), Some(dir.as_path()));
@@ -266,7 +266,7 @@ fn the_viewer_asks_which_series_and_loads_the_choice() {
     wait(&mut s);
     assert!(s.series_prompt().is_some());
     s.apply(Command::CancelSeriesChoice);
-    assert!(s.series_prompt().is_none() && s.volume.is_none());
+    assert!(s.series_prompt().is_none() && !s.doc.is_open());
     assert!(!s.is_loading());
     assert!(
         s.notices

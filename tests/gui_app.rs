@@ -69,7 +69,11 @@ fn real_volume_with_infection_mask_in_three_views() {
         assert!(state.notices.is_empty(), "{:?}", state.notices);
         let volume = state.volume().expect("volume loaded");
         assert_eq!(volume.dims(), [256, 256, 118]);
-        assert_eq!(state.layers.len(), 1, "the infection mask is an overlay");
+        assert_eq!(
+            state.doc.layers.len(),
+            1,
+            "the infection mask is an overlay"
+        );
         let infected = state
             .composite()
             .expect("composite")
@@ -177,7 +181,7 @@ fn window_level_by_right_drag_and_keys_uploads_no_texture() {
     h.key_press(egui::Key::A);
     h.run();
     let auto = h.state().state().window;
-    let stats = h.state().state().volume.as_ref().expect("volume").stats;
+    let stats = h.state().state().doc.entry().expect("volume").stats;
     assert!((auto.width - (stats.p98 - stats.p2)).abs() < 1e-3);
 
     let after = h.state().upload_stats().expect("renderer");
@@ -204,7 +208,7 @@ fn mismatched_mask_is_refused_with_a_message() {
     );
     let state = h.state().state();
     assert!(
-        state.layers.is_empty(),
+        state.doc.layers.is_empty(),
         "a mask on another grid must not be overlaid"
     );
     assert_eq!(state.volume().expect("volume kept").dims(), [256, 256, 33]);
@@ -233,7 +237,7 @@ fn a_dicom_folder_with_two_series_opens_the_series_chooser() {
     drop_files(&mut h, std::slice::from_ref(&folder));
     let series = {
         let state = h.state().state();
-        assert!(state.volume.is_none(), "nothing is read before the choice");
+        assert!(!state.doc.is_open(), "nothing is read before the choice");
         let prompt = state.series_prompt().expect("the chooser is open");
         assert_eq!(prompt.series.len(), 2);
         prompt.series.clone()
@@ -255,7 +259,7 @@ fn a_dicom_folder_with_two_series_opens_the_series_chooser() {
     wait_idle(&mut h);
     let state = h.state().state();
     assert!(state.series_prompt().is_none(), "the chooser closed");
-    let entry = state.volume.as_ref().expect("the chosen series is shown");
+    let entry = state.doc.entry().expect("the chosen series is shown");
     assert_eq!(
         entry.volume.dims()[..2],
         [series[1].size[0] as usize, series[1].size[1] as usize]
@@ -280,7 +284,7 @@ fn failed_load_keeps_the_current_volume() {
     drop_files(&mut h, &[bogus]);
     let state = h.state().state();
     assert_eq!(
-        state.volume.as_ref().expect("volume kept").name,
+        state.doc.entry().expect("volume kept").name,
         "radiopaedia_group_R06_ct.nii.gz"
     );
     assert_eq!(state.notices.len(), 1);
@@ -397,7 +401,7 @@ fn large_volume_upload_is_spread_over_frames_and_arrives_whole() {
     let total = (n * 4) as u64;
     let stats = volume.stats();
     app.state_mut()
-        .set_volume(lungscope::app::state::VolumeEntry {
+        .set_volume(lungscope::app::document::VolumeEntry {
             volume: Arc::new(volume.clone()),
             stats,
             path: None,

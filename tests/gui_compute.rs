@@ -84,5 +84,5 @@ fn segment_on_the_viewer_gpu_device() {
         texts(&h)
     );
     let layer = state.segmentation_layer().expect("result layer");
-    assert!(state.layers[layer].mask.labels.iter().any(|&l| l != 0));
+    assert!(state.doc.layers[layer].mask.labels.iter().any(|&l| l != 0));
 }

@@ -242,15 +242,8 @@ fn unsaved_edits_ask_before_another_volume_opens_or_the_window_closes() {
         support::data::covid_volume_copy("radiopaedia_group_R03_ct.nii.gz", "unsaved-question");
     drop_files(&mut h, std::slice::from_ref(&r06));
     paint_something(&mut h);
-    let name = |h: &Harness<'_, LungscopeApp>| {
-        h.state()
-            .state()
-            .volume
-            .as_ref()
-            .expect("volume")
-            .name
-            .clone()
-    };
+    let name =
+        |h: &Harness<'_, LungscopeApp>| h.state().state().doc.entry().expect("volume").name.clone();
 
     drop_files(&mut h, std::slice::from_ref(&r03));
     h.get_by_label_contains("changes that are not saved");
@@ -332,7 +325,7 @@ fn fine_tuning_window_trains_on_the_corrected_slices_and_offers_the_new_version(
     );
     {
         let state = h.state_mut().state_mut();
-        assert_eq!(state.layers.len(), 2, "{:?}", state.notices);
+        assert_eq!(state.doc.layers.len(), 2, "{:?}", state.notices);
         let ft = &mut state.finetune;
         ft.store = Some(ModelStore::at(dir.path().join("models")));
         ft.base_file = Some(tiny_model(dir.path()));

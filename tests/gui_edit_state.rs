@@ -6,10 +6,10 @@
 
 mod support;
 
+use lungscope::app::document::VolumeEntry;
 use lungscope::app::edit_guard::{Choice, Pending, default_mask_path};
 use lungscope::app::edit_state::{EDIT_LAYER_NAME, EditCommand, Tool, brush_screen_radius};
 use lungscope::app::jobs::no_waker;
-use lungscope::app::state::VolumeEntry;
 use lungscope::app::{AppState, Command, GpuUpdate, Settings};
 use lungscope::mask::{INFECTION, LEFT_LUNG, LabelMask, RIGHT_LUNG};
 use lungscope::render::{ScreenRect, ViewMapping, ZoomPan};
@@ -45,7 +45,9 @@ fn state() -> AppState {
         path: None,
         name: "generated".into(),
     });
-    s.add_layer("lungs.nii.gz", None, lungs).expect("same grid");
+    s.doc
+        .add_layer("lungs.nii.gz", None, lungs)
+        .expect("same grid");
     s
 }
 
@@ -84,9 +86,9 @@ fn a_stroke_is_one_undo_step_and_uploads_only_its_box() {
         &[[10.0, 20.0], [14.0, 21.0], [20.0, 22.0]],
     );
     let layer = s.edit_layer().expect("edit layer created");
-    assert_eq!(s.layers[layer].name, EDIT_LAYER_NAME);
+    assert_eq!(s.doc.layers[layer].name, EDIT_LAYER_NAME);
     assert!(
-        s.layers.iter().filter(|l| l.visible).count() == 1,
+        s.doc.layers.iter().filter(|l| l.visible).count() == 1,
         "the source layer is hidden: the overlay shows the edited mask"
     );
     let session = s.edit.session().expect("session");
@@ -320,7 +322,7 @@ fn another_volume_waits_for_save_discard_or_cancel() {
     let mut s = AppState::new(Settings::default(), no_waker());
     s.apply(Command::Open(vec![r06.clone()]));
     wait(&mut s);
-    let name = |s: &AppState| s.volume.as_ref().expect("volume").name.clone();
+    let name = |s: &AppState| s.doc.entry().expect("volume").name.clone();
     assert_eq!(name(&s), "radiopaedia_group_R06_ct.nii.gz");
 
     // Nothing edited: another volume just replaces it.
@@ -349,7 +351,7 @@ fn another_volume_waits_for_save_discard_or_cancel() {
     s.apply(Command::CloseVolume);
     assert!(matches!(s.pending_question(), Some(Pending::CloseVolume)));
     edit(&mut s, EditCommand::Answer(Choice::Cancel));
-    assert!(s.volume.is_some());
+    assert!(s.doc.is_open());
     let layer = s.edit_layer().expect("edit layer");
     s.apply(Command::RemoveLayer(layer));
     assert!(matches!(
@@ -378,7 +380,7 @@ fn another_volume_waits_for_save_discard_or_cancel() {
         "the saved file is the edited mask"
     );
     assert_eq!(name(&s), "radiopaedia_group_R03_ct.nii.gz");
-    assert_eq!(s.layers.len(), 1, "the infection mask loaded with it");
+    assert_eq!(s.doc.layers.len(), 1, "the infection mask loaded with it");
     assert!(s.edit.session().is_none());
     assert!(!s.has_unsaved_edits());
 
@@ -457,7 +459,7 @@ fn timing_brush_strokes_on_a_large_volume() {
         path: None,
         name: "large".into(),
     });
-    s.add_layer("lungs", None, lungs).expect("same grid");
+    s.doc.add_layer("lungs", None, lungs).expect("same grid");
     let _ = s.take_gpu_updates();
     let t = Instant::now();
     s.ensure_edit_session().expect("session");

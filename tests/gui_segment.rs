@@ -81,16 +81,16 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
             texts(&h)
         );
         assert_eq!(
-            state.layers.len(),
+            state.doc.layers.len(),
             1,
             "previews replaced by one result layer"
         );
         let layer = state.segmentation_layer().expect("result layer");
         assert_eq!(
-            state.layers[layer].name,
+            state.doc.layers[layer].name,
             "Segmentation (test-tiny-untrained)"
         );
-        let mask = state.layers[layer].mask.clone();
+        let mask = state.doc.layers[layer].mask.clone();
         assert!(mask.labels.iter().all(|&l| l <= 3));
         assert!(
             mask.labels.iter().any(|&l| l != 0),
@@ -151,6 +151,7 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
     {
         let state = h.state().state();
         let preview = state
+            .doc
             .layers
             .iter()
             .find(|l| l.name.contains("(running)"))
@@ -159,7 +160,7 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
             .clone();
         let previous_layer = state.segmentation_layer().expect("previous result");
         assert!(
-            !state.layers[previous_layer].visible,
+            !state.doc.layers[previous_layer].visible,
             "the previous result is hidden while the previews fill"
         );
         assert!(
@@ -187,11 +188,11 @@ fn segment_fills_the_overlay_slice_by_slice_and_cancel_keeps_the_previous_mask()
         "{:?}",
         texts(&h)
     );
-    assert_eq!(state.layers.len(), 1, "the preview layer is gone");
+    assert_eq!(state.doc.layers.len(), 1, "the preview layer is gone");
     let layer = state.segmentation_layer().expect("previous result kept");
-    assert!(state.layers[layer].visible);
+    assert!(state.doc.layers[layer].visible);
     assert_eq!(
-        state.layers[layer].mask.labels, previous.labels,
+        state.doc.layers[layer].mask.labels, previous.labels,
         "Cancel leaves the previous mask intact"
     );
 }
@@ -229,7 +230,7 @@ fn report_panel_shows_the_ground_truth_infection_and_exports_next_to_the_source(
     {
         let state = h.state().state();
         assert!(state.notices.is_empty(), "{:?}", state.notices);
-        assert_eq!(state.layers.len(), 2, "lung and infection masks");
+        assert_eq!(state.doc.layers.len(), 2, "lung and infection masks");
         let f = state.current_figures().expect("figures measured");
         let pct = f.analysis.quantities.total.infection_percent;
         assert!(

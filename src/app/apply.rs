@@ -33,7 +33,7 @@ impl AppState {
                 }
             }
             Command::AutoWindow => {
-                if let Some(v) = &self.volume {
+                if let Some(v) = self.doc.entry() {
                     self.window = WindowLevel::auto(&v.stats);
                 }
             }
@@ -85,7 +85,7 @@ impl AppState {
                 self.gpu_pending.push(GpuUpdate::Colors);
             }
             Command::SetLayerVisible(id, visible) => {
-                self.layers.set_visible(id, visible);
+                self.doc.layers.set_visible(id, visible);
             }
             Command::RemoveLayer(id) => {
                 if self.edit_layer() == Some(id)
@@ -93,14 +93,13 @@ impl AppState {
                 {
                     return;
                 }
-                self.layers.remove(id);
+                self.doc.layers.remove(id);
             }
             Command::CloseVolume => {
                 if self.ask_before_discarding(Pending::CloseVolume) {
                     return;
                 }
-                self.volume = None;
-                self.layers.reset(None);
+                self.doc.close();
                 self.hover = None;
             }
             Command::CancelLoad => {

@@ -2,11 +2,12 @@
 //! and the DICOM series chooser's prompt (filled by a load job, answered with
 //! `Command::ChooseSeries` / `Command::CancelSeriesChoice`).
 
+use super::document::VolumeEntry;
 use super::jobs::{Job, JobStatus};
 use super::loading::{
     ChosenSeries, LoadRequest, Loaded, QueuedLoad, SeriesPrompt, file_name, load_files,
 };
-use super::state::{AppState, VolumeEntry};
+use super::state::AppState;
 use std::path::PathBuf;
 
 impl AppState {
@@ -173,7 +174,10 @@ impl AppState {
                 });
             }
             Loaded::Mask { mask, path } => {
-                if let Err(e) = self.add_layer(file_name(&path), Some(path.clone()), mask) {
+                if let Err(e) = self
+                    .doc
+                    .add_layer(file_name(&path), Some(path.clone()), mask)
+                {
                     let text = format!("{e}: {}", path.display());
                     self.push_file_error(path, text);
                 }

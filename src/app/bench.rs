@@ -8,8 +8,8 @@
 //! the device afterwards (on lavapipe that rasterisation also runs on the CPU).
 
 use super::LungscopeApp;
+use super::document::VolumeEntry;
 use super::settings::Settings;
-use super::state::VolumeEntry;
 use crate::mask::{self, LabelMask};
 use crate::render::UploadStats;
 use crate::volume::{Geometry, View, Volume, Voxels};
@@ -347,7 +347,7 @@ pub fn run_bench(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             path: None,
             name: "synthetic chest".into(),
         });
-        state.add_layer("synthetic mask", None, mask)?;
+        state.doc.add_layer("synthetic mask", None, mask)?;
     }
     let before_load = stats(&app);
     let t = Instant::now();

@@ -12,12 +12,11 @@ use crate::edit::interpolate::interpolate;
 use crate::edit::{Brush, BrushMode, EditSession};
 use crate::mask::LabelMask;
 use crate::volume::{Region, View};
-use std::sync::Arc;
 
 impl AppState {
     /// The layer showing the edited mask.
     pub fn edit_layer(&self) -> Option<LayerId> {
-        self.layers.find(LayerRole::Edited)
+        self.doc.layers.find(LayerRole::Edited)
     }
 
     /// The mask being edited (None before the first edit).
@@ -32,18 +31,19 @@ impl AppState {
         {
             // A hidden edit layer (e.g. kept aside by a new segmentation) is shown
             // again before it is painted on, alone, as when the session began.
-            if !self.layers[i].visible {
-                self.layers.set_visibility(|l| l.id == i);
+            if !self.doc.layers[i].visible {
+                self.doc.layers.set_visibility(|l| l.id == i);
             }
             return Ok(());
         }
         let geometry = self.volume().ok_or(StateError::NoVolume)?.geometry.clone();
-        let mask = match self.layers.composite() {
+        let mask = match self.doc.layers.composite() {
             Some(c) if c.geometry.same_grid(&geometry) => c.clone(),
             _ => LabelMask::empty(geometry),
         };
-        self.layers.set_visibility(|_| false);
-        self.layers
+        self.doc.layers.set_visibility(|_| false);
+        self.doc
+            .layers
             .add(LayerRole::Edited, EDIT_LAYER_NAME, None, mask.clone())?;
         self.edit.session = Some(EditSession::new(mask));
         self.edit.stroke = None;
@@ -155,7 +155,7 @@ impl AppState {
         };
         let mask = session.mask();
         let labels = extract_region(&mask.geometry, &mask.labels, &region);
-        if let Err(e) = self.write_layer_region(layer, region, &labels) {
+        if let Err(e) = self.doc.layers.write_region(layer, region, &labels) {
             self.push_error(format!("editing: {e}"));
         }
     }
@@ -206,7 +206,7 @@ impl AppState {
         let Some(stroke) = self.edit.stroke else {
             return;
         };
-        let volume = self.volume.as_ref().map(|v| Arc::clone(&v.volume));
+        let volume = self.doc.volume_arc();
         let Some(session) = self.edit.session.as_mut() else {
             return;
         };
@@ -255,7 +255,7 @@ impl AppState {
 
     fn fill(&mut self, view: View, slice: usize, at: [usize; 2]) -> Result<(), StateError> {
         self.end_stroke();
-        let Some(volume) = self.volume.as_ref().map(|v| Arc::clone(&v.volume)) else {
+        let Some(volume) = self.doc.volume_arc() else {
             return Err(StateError::NoVolume);
         };
         self.ensure_edit_session()?;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 impl AppState {
     /// Why an export cannot run now (None when it can).
     pub fn export_block_reason(&self, kind: ExportKind) -> Option<String> {
-        if self.volume.is_none() {
+        if !self.doc.is_open() {
             return Some("open a CT volume first".into());
         }
         if self.is_segmenting() {
@@ -26,7 +26,7 @@ impl AppState {
         if self.seg.exports.job.is_some() {
             return Some("an export is running".into());
         }
-        if !self.layers.iter().any(|l| l.visible) {
+        if !self.doc.layers.iter().any(|l| l.visible) {
             return Some("no visible mask: segment the volume or load a mask".into());
         }
         if kind == ExportKind::Report && self.current_figures().is_none() {
@@ -39,7 +39,7 @@ impl AppState {
     }
 
     fn default_path(&self, kind: ExportKind) -> PathBuf {
-        let ct = self.volume.as_ref().and_then(|v| v.path.clone());
+        let ct = self.doc.entry().and_then(|v| v.path.clone());
         let fallback = self
             .settings
             .last_dir
@@ -83,7 +83,7 @@ impl AppState {
             self.push_error(format!("cannot export the {}: {reason}", kind.noun()));
             return;
         }
-        let Some(entry) = &self.volume else {
+        let Some(entry) = self.doc.entry() else {
             return;
         };
         let volume = Arc::clone(&entry.volume);

@@ -113,7 +113,7 @@ impl AppState {
         if self.finetune.job.is_some() {
             return Err("a fine-tuning job is running already".into());
         }
-        let entry = self.volume.as_ref().ok_or("no volume is loaded")?;
+        let entry = self.doc.entry().ok_or("no volume is loaded")?;
         let (volume, case) = (Arc::clone(&entry.volume), entry.name.clone());
         let (mask, slices) = match kind {
             TargetKind::Corrections => {
@@ -126,7 +126,7 @@ impl AppState {
             TargetKind::WholeCase => {
                 let mask = self
                     .edited_mask()
-                    .or(self.layers.composite())
+                    .or(self.doc.layers.composite())
                     .cloned()
                     .ok_or("no mask is loaded")?;
                 let slices = lung_slices(&mask, self.finetune.max_case_slices.max(1));

@@ -73,7 +73,7 @@ fn body_ui(ui: &mut egui::Ui, state: &mut AppState) {
             slice_list(&corrected)
         )
     });
-    let has_mask = state.edited_mask().is_some() || !state.layers.is_empty();
+    let has_mask = state.edited_mask().is_some() || !state.doc.layers.is_empty();
     ui.horizontal(|ui| {
         if ui
             .add_enabled(

@@ -67,7 +67,7 @@ impl GpuSync {
                 GpuUpdate::Volume => {
                     self.mask.clear();
                     self.volume = None;
-                    if let Some(entry) = &state.volume {
+                    if let Some(entry) = state.doc.entry() {
                         match renderer.create_volume(&rs.device, &entry.volume) {
                             Ok(()) => self.volume = Some((Arc::clone(&entry.volume), 0)),
                             Err(e) => errors.push(e.to_string()),

@@ -35,13 +35,13 @@ impl AppState {
             return false;
         };
         !self.is_segmenting()
-            && self.layers.iter().any(|l| l.visible)
+            && self.doc.layers.iter().any(|l| l.visible)
             && figures.latest.as_ref().is_none_or(|f| f.key != key)
             && figures.error.as_ref().is_none_or(|(k, _)| *k != key)
     }
 
     fn figures_key(&self) -> Option<FiguresKey> {
-        self.volume.as_ref().map(|v| FiguresKey {
+        self.doc.entry().map(|v| FiguresKey {
             volume: volume_key(&v.volume),
             revision: self.mask_revision(),
         })
@@ -71,7 +71,7 @@ impl AppState {
             return;
         };
         let running_seg = self.is_segmenting();
-        let has_mask = self.layers.iter().any(|l| l.visible);
+        let has_mask = self.doc.layers.iter().any(|l| l.visible);
         let figures = &mut self.seg.figures;
         if figures
             .latest
@@ -99,13 +99,14 @@ impl AppState {
     }
 
     fn start_measuring(&mut self, key: FiguresKey) {
-        let (Some(entry), Some(map)) = (self.volume.as_ref(), self.composite()) else {
+        let (Some(entry), Some(map)) = (self.doc.entry(), self.composite()) else {
             return;
         };
         let volume = Arc::clone(&entry.volume);
         let map = map.clone();
         let result = self.seg.result().cloned();
         let layers: Vec<LayerSource> = self
+            .doc
             .layers
             .iter()
             .filter(|l| l.visible)

@@ -33,6 +33,7 @@ pub mod bench;
 pub mod commands;
 pub mod compute;
 pub mod dialog;
+pub mod document;
 pub mod edit_guard;
 pub mod edit_state;
 pub mod edit_tool;
@@ -236,7 +237,7 @@ impl LungscopeApp {
             Some(MenuAction::Quit) => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
             None => {}
         }
-        if self.state.volume.is_some() {
+        if self.state.doc.is_open() {
             egui::Panel::top("edit_tools").show(ui, |ui| edit_ui::toolbar_ui(ui, &mut self.state));
         }
         if !self.state.notices.is_empty() {
@@ -285,7 +286,7 @@ impl LungscopeApp {
     }
 
     fn views_ui(&mut self, ui: &mut egui::Ui) {
-        if self.state.volume.is_none() {
+        if !self.state.doc.is_open() {
             ui.centered_and_justified(|ui| {
                 ui.label(
                     egui::RichText::new(

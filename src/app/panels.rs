@@ -36,7 +36,7 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Option<MenuAction
                 action = Some(MenuAction::OpenFolderDialog);
                 ui.close();
             }
-            let has_volume = state.volume.is_some();
+            let has_volume = state.doc.is_open();
             if ui
                 .add_enabled(has_volume, egui::Button::new("Add mask…"))
                 .clicked()
@@ -241,7 +241,7 @@ fn window_ui(ui: &mut egui::Ui, state: &mut AppState) {
             }
         }
         let auto = ui
-            .add_enabled(state.volume.is_some(), egui::Button::new("Auto"))
+            .add_enabled(state.doc.is_open(), egui::Button::new("Auto"))
             .on_hover_text("Robust 2–98 % intensity range (A)");
         if auto.clicked() {
             state.apply(Command::AutoWindow);
@@ -340,11 +340,11 @@ fn overlay_ui(ui: &mut egui::Ui, state: &mut AppState) {
 
 fn layers_ui(ui: &mut egui::Ui, state: &mut AppState) {
     ui.heading("Masks");
-    if state.layers.is_empty() {
+    if state.doc.layers.is_empty() {
         ui.label("Drop a mask on the same grid to overlay it.");
     }
     let mut commands = Vec::new();
-    for layer in state.layers.iter() {
+    for layer in state.doc.layers.iter() {
         ui.horizontal(|ui| {
             let mut visible = layer.visible;
             if ui.checkbox(&mut visible, &layer.name).changed() {
@@ -362,7 +362,7 @@ fn layers_ui(ui: &mut egui::Ui, state: &mut AppState) {
 
 /// Facts about the loaded volume (the fourth cell of the 2 × 2 layout).
 pub fn volume_info_ui(ui: &mut egui::Ui, state: &AppState) {
-    let Some(entry) = &state.volume else {
+    let Some(entry) = state.doc.entry() else {
         return;
     };
     let v = &entry.volume;

@@ -54,8 +54,8 @@ impl AppState {
 
     /// Where "Save mask" writes: next to the volume's file.
     pub fn default_save_path(&self) -> Option<PathBuf> {
-        self.volume
-            .as_ref()
+        self.doc
+            .entry()
             .and_then(|v| v.path.as_deref())
             .map(default_mask_path)
     }
@@ -63,8 +63,8 @@ impl AppState {
     /// The window title: the volume's name and whether edits are unsaved.
     pub fn window_title(&self) -> String {
         let name = self
-            .volume
-            .as_ref()
+            .doc
+            .entry()
             .map_or(String::new(), |v| format!(" — {}", v.name));
         let dirty = if self.has_unsaved_edits() {
             " • unsaved edits"
@@ -203,9 +203,8 @@ impl AppState {
             .as_ref()
             .ok_or("nothing to save: no mask has been edited")?;
         let volume = self
-            .volume
-            .as_ref()
-            .map(|v| Arc::clone(&v.volume))
+            .doc
+            .volume_arc()
             .ok_or("nothing to save: no volume is loaded")?;
         let path = path.or_else(|| self.default_save_path()).ok_or(
             "the volume was not read from a file; choose where to save with File > Save mask as…",

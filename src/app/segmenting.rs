@@ -31,7 +31,7 @@ pub const GUI_BATCH: usize = 4;
 impl AppState {
     /// The segmentation result layer (the editable label map), if any.
     pub fn segmentation_layer(&self) -> Option<LayerId> {
-        self.layers.find(LayerRole::Segmentation)
+        self.doc.layers.find(LayerRole::Segmentation)
     }
 
     /// True while a segmentation runs.
@@ -59,7 +59,7 @@ impl AppState {
 
     /// Why Segment cannot run now (None when it can).
     pub fn segment_block_reason(&self) -> Option<String> {
-        if self.volume.is_none() {
+        if !self.doc.is_open() {
             return Some("open a CT volume first".into());
         }
         if self.seg.run.is_some() {
@@ -127,7 +127,8 @@ impl AppState {
             self.push_error(format!("cannot segment: {reason}"));
             return;
         }
-        let (Some(entry), Some(active)) = (self.volume.clone(), self.seg.models.active().cloned())
+        let (Some(entry), Some(active)) =
+            (self.doc.entry().cloned(), self.seg.models.active().cloned())
         else {
             return;
         };
@@ -135,11 +136,11 @@ impl AppState {
         let preview = format!("Segmentation #{} (running)", self.seg.runs);
         let hidden_previous = self
             .segmentation_layer()
-            .filter(|&id| self.layers[id].visible);
+            .filter(|&id| self.doc.layers[id].visible);
         if let Some(id) = self.segmentation_layer() {
             self.apply(Command::SetLayerVisible(id, false));
         }
-        let preview = match self.add_empty_layer(LayerRole::Preview, preview) {
+        let preview = match self.doc.add_empty_layer(LayerRole::Preview, preview) {
             Ok(id) => id,
             Err(e) => {
                 self.push_error(format!("cannot segment: {e}"));
@@ -225,9 +226,9 @@ impl AppState {
             return;
         };
         let same_volume = self
-            .volume
-            .as_ref()
-            .is_some_and(|v| Arc::ptr_eq(&v.volume, &run.volume));
+            .doc
+            .volume_arc()
+            .is_some_and(|v| Arc::ptr_eq(&v, &run.volume));
         if !same_volume {
             // Another volume (or none) is shown: its layers are not ours.
             run.job.cancel();
@@ -253,7 +254,7 @@ impl AppState {
                     }
                     // Cannot fail while the preview layer exists: the job segments
                     // this very volume, so its boxes lie on this grid.
-                    let _ = self.write_layer_region(preview, region, &labels);
+                    let _ = self.doc.layers.write_region(preview, region, &labels);
                 }
                 SegEvent::Finished(result) => finished = Some(result.map(|b| *b)),
             }
@@ -271,14 +272,14 @@ impl AppState {
             return;
         };
         if self.edit.is_modified() {
-            self.layers.set_visible(id, false);
-            let name = self.layers[id].name.clone();
+            self.doc.layers.set_visible(id, false);
+            let name = self.doc.layers[id].name.clone();
             self.push_info(format!(
                 "Your unsaved edits stay in the hidden layer \"{name}\": show it to go on editing it, \
                  or remove it to edit the new segmentation"
             ));
         } else {
-            self.layers.remove(id);
+            self.doc.layers.remove(id);
             self.check_edit_session();
         }
     }
@@ -290,10 +291,10 @@ impl AppState {
         let Some(run) = self.seg.run.take() else {
             return;
         };
-        let preview = self.layers.get(run.preview).map(|l| l.id);
+        let preview = self.doc.layers.get(run.preview).map(|l| l.id);
         let restore_previous = |state: &mut AppState| {
             if let Some(id) = run.hidden_previous
-                && state.layers.get(id).is_some()
+                && state.doc.layers.get(id).is_some()
             {
                 state.apply(Command::SetLayerVisible(id, true));
             }
@@ -318,6 +319,7 @@ impl AppState {
         let name = format!("Segmentation ({})", seg.model_id);
         // Earlier results give way to this one.
         let old: Vec<LayerId> = self
+            .doc
             .layers
             .iter()
             .filter(|l| Some(l.id) != preview && l.role == LayerRole::Segmentation)
@@ -326,14 +328,16 @@ impl AppState {
         let mask: LabelMask = seg.mask;
         let layer = match preview {
             Some(id) => {
-                self.layers
+                self.doc
+                    .layers
                     .relabel(id, LayerRole::Segmentation, name.clone());
                 // Cannot fail: the job segmented this very volume.
-                let _ = self.layers.replace_mask(id, mask);
-                self.layers.set_visible(id, true);
+                let _ = self.doc.layers.replace_mask(id, mask);
+                self.doc.layers.set_visible(id, true);
                 id
             }
             None => match self
+                .doc
                 .layers
                 .add(LayerRole::Segmentation, name.clone(), None, mask)
             {
@@ -345,13 +349,13 @@ impl AppState {
             },
         };
         for id in old {
-            self.layers.remove(id);
+            self.doc.layers.remove(id);
         }
         self.settle_edit_session_after_segmentation();
         self.seg.result = Some(SegResult {
             layer,
             stamp,
-            revision: self.layers.revision(),
+            revision: self.doc.layers.revision(),
             elapsed_s: seg.elapsed_s,
             device: run.device,
             physics: seg.cleanup.physics.note.clone(),

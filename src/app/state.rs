@@ -8,31 +8,17 @@
 //! feature modules above it (`editing`, `saving`, `fine_tuning`, `segmenting`,
 //! `measuring`, `exporting`, ...) add their own `impl AppState`.
 
+use super::document::{Document, VolumeEntry};
 use super::gpu_update::GpuUpdate;
 use super::jobs::{Job, Waker};
-use super::layers::LayerStack;
 use super::loading::{Loaded, QueuedLoad, SeriesPrompt};
 use super::notice::{Notice, NoticeKind};
 use super::settings::{Layout, Settings};
 use crate::render::{DisplayParams, ZoomPan};
-use crate::volume::{IntensityStats, SliceMap, View, Volume};
+use crate::volume::{SliceMap, View, Volume};
 use crate::windowing::WindowLevel;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Arc;
-
-/// The loaded volume and what is known about it.
-#[derive(Debug, Clone)]
-pub struct VolumeEntry {
-    /// The voxels.
-    pub volume: Arc<Volume>,
-    /// Intensity statistics (robust range for auto-window).
-    pub stats: IntensityStats,
-    /// The file, if any.
-    pub path: Option<PathBuf>,
-    /// Display name.
-    pub name: String,
-}
 
 /// What lies under the mouse pointer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,11 +41,9 @@ pub use super::layers::StateError;
 pub struct AppState {
     /// Persisted settings.
     pub settings: Settings,
-    /// The volume shown.
-    pub volume: Option<VolumeEntry>,
-    /// Overlay layers, drawn in order, and their composite: the one place a
-    /// layer's mask changes.
-    pub layers: LayerStack,
+    /// The study shown: the volume and its mask layers (the one place a
+    /// layer's mask changes).
+    pub doc: Document,
     /// Crosshair position (storage voxel); each view shows the slice through it.
     pub cursor: [usize; 3],
     /// Zoom/pan per view (indexed by [`view_index`](super::views::view_index)).
@@ -102,8 +86,7 @@ impl AppState {
         Self {
             seg: super::segment::SegTools::new(settings.seg_device),
             settings,
-            volume: None,
-            layers: LayerStack::default(),
+            doc: Document::default(),
             cursor: [0; 3],
             zoom_pan: [ZoomPan::default(); 3],
             window: crate::windowing::Preset::Lung.window(),
@@ -130,7 +113,7 @@ impl AppState {
 
     /// The volume shown, if any.
     pub fn volume(&self) -> Option<&Volume> {
-        self.volume.as_ref().map(|v| v.volume.as_ref())
+        self.doc.volume()
     }
 
     /// The display map of a view (None without a volume).
@@ -164,8 +147,8 @@ impl AppState {
 
     /// HU per screen point of right-drag: the robust range over 500 points.
     pub fn hu_per_point(&self) -> f32 {
-        self.volume
-            .as_ref()
+        self.doc
+            .entry()
             .map_or(2.0, |v| ((v.stats.p98 - v.stats.p2) / 500.0).max(0.05))
     }
 
@@ -191,14 +174,11 @@ impl AppState {
             WindowLevel::auto(&entry.stats)
         };
         self.zoom_pan = [ZoomPan::default(); 3];
-        self.layers.reset(Some(entry.volume.geometry.clone()));
         self.hover = None;
         if let Some(p) = &entry.path {
             self.settings.remember_file(p);
         }
-        self.volume = Some(entry);
-        self.gpu_pending.retain(|u| *u == GpuUpdate::Colors);
-        self.gpu_pending.push(GpuUpdate::Volume);
+        self.doc.open(entry);
     }
 
     /// Display parameters of the views.
@@ -222,6 +202,7 @@ impl AppState {
             let vol = self.volume()?;
             let g = &vol.geometry;
             let label = self
+                .doc
                 .layers
                 .composite()
                 .map_or(0, |c| c.labels[g.index(v[0], v[1], v[2])]);
@@ -271,6 +252,7 @@ mod tests {
     use crate::app::layers::LayerRole;
     use crate::mask::LabelMask;
     use crate::volume::{Geometry, Region, Voxels};
+    use std::sync::Arc;
 
     fn state_with_volume() -> AppState {
         let g = Geometry::with_signs([8, 6, 4], [1.0, 1.0, 2.0], [-1.0, -1.0, 1.0]);
@@ -311,7 +293,7 @@ mod tests {
         s.apply(Command::Preset(2));
         assert_eq!(s.window, crate::windowing::Preset::Bone.window());
         s.apply(Command::AutoWindow);
-        let auto = WindowLevel::auto(&s.volume.as_ref().expect("volume").stats);
+        let auto = WindowLevel::auto(&s.doc.entry().expect("volume").stats);
         assert_eq!(s.window, auto);
         s.apply(Command::DragWindow { dx: 100.0, dy: 0.0 });
         assert!(s.window.width > auto.width);
@@ -337,19 +319,23 @@ mod tests {
         let mut s = state_with_volume();
         let _ = s.take_gpu_updates();
         let layer = s
+            .doc
             .add_empty_layer(LayerRole::File, "seg")
             .expect("volume loaded");
         let _ = s.take_gpu_updates();
         let region = Region::slice([8, 6, 4], 2, 1);
-        s.write_layer_region(layer, region, &[3; 48]).expect("fits");
+        s.doc
+            .layers
+            .write_region(layer, region, &[3; 48])
+            .expect("fits");
         assert_eq!(s.take_gpu_updates(), vec![GpuUpdate::Mask(region)]);
         let c = s.composite().expect("composite");
         assert_eq!(c.labels.iter().filter(|&&l| l == 3).count(), 48);
         assert_eq!(
-            s.read_layer_region(layer, region).expect("fits"),
+            s.doc.layers.read_region(layer, region).expect("fits"),
             vec![3; 48]
         );
-        assert!(s.write_layer_region(layer, region, &[1, 2]).is_err());
+        assert!(s.doc.layers.write_region(layer, region, &[1, 2]).is_err());
         s.apply(Command::SetLayerVisible(layer, false));
         assert!(
             s.composite()
@@ -364,6 +350,7 @@ mod tests {
     fn edit_session_changes_reach_the_layer_by_region() {
         let mut s = state_with_volume();
         let layer = s
+            .doc
             .add_empty_layer(LayerRole::Edited, "edited")
             .expect("volume loaded");
         let grid = s.volume().expect("volume").geometry.clone();
@@ -373,7 +360,8 @@ mod tests {
             .set_voxels("paint", [(idx, 3u8)])
             .expect("a voxel changed");
         let _ = s.take_gpu_updates();
-        s.copy_into_layer(layer, session.mask(), touched)
+        s.doc
+            .copy_into_layer(layer, session.mask(), touched)
             .expect("fits");
         assert_eq!(
             s.take_gpu_updates(),
@@ -382,20 +370,21 @@ mod tests {
                 size: [1, 1, 1]
             })]
         );
-        assert_eq!(s.layers[layer].mask.labels[idx], 3);
+        assert_eq!(s.doc.layers[layer].mask.labels[idx], 3);
         let undone = session.undo().expect("undo");
-        s.copy_into_layer(layer, session.mask(), undone)
+        s.doc
+            .copy_into_layer(layer, session.mask(), undone)
             .expect("fits");
-        assert_eq!(s.layers[layer].mask.labels[idx], 0);
+        assert_eq!(s.doc.layers[layer].mask.labels[idx], 0);
     }
 
     #[test]
     fn mask_on_other_grid_is_refused() {
         let mut s = state_with_volume();
         let other = LabelMask::empty(Geometry::with_signs([8, 6, 5], [1.0; 3], [1.0; 3]));
-        let err = s.add_layer("x", None, other).expect_err("grid differs");
+        let err = s.doc.add_layer("x", None, other).expect_err("grid differs");
         assert!(err.to_string().contains("does not match"));
-        assert!(s.layers.is_empty());
+        assert!(s.doc.layers.is_empty());
     }
 
     #[test]
