@@ -32,9 +32,11 @@ pub struct VolumeEntry {
 /// What changed in a document since the GPU last heard of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DocumentChanges {
-    /// A volume was opened or closed (the whole texture, masks included, is new).
+    /// A volume was opened or closed: its texture is new and its mask texture
+    /// starts empty.
     pub volume: bool,
-    /// The box of the composite label map that changed (none when `volume`).
+    /// The box of the composite label map written since (after `volume`, the
+    /// layers added to the new volume).
     pub mask: Option<Region>,
 }
 
@@ -126,20 +128,12 @@ impl Document {
         self.layers.write_region(layer, region, &labels)
     }
 
-    /// What changed since the last call: a new (or no) volume, or the box of
-    /// the composite to upload.
+    /// What changed since the last call: a new (or no) volume, and the box of
+    /// the composite to upload after it.
     pub fn take_changes(&mut self) -> DocumentChanges {
-        let dirty = self.layers.take_dirty();
-        if std::mem::take(&mut self.volume_changed) {
-            DocumentChanges {
-                volume: true,
-                mask: None,
-            }
-        } else {
-            DocumentChanges {
-                volume: false,
-                mask: dirty,
-            }
+        DocumentChanges {
+            volume: std::mem::take(&mut self.volume_changed),
+            mask: self.layers.take_dirty(),
         }
     }
 }
@@ -172,11 +166,12 @@ mod tests {
         d.open(entry([4, 3, 2]));
         let id = d.add_empty_layer(LayerRole::Edited, "x").expect("open");
         assert_eq!(d.layers[id].mask.geometry.dims, [4, 3, 2]);
+        // A layer added before the GPU heard of the volume is uploaded after it.
         assert_eq!(
             d.take_changes(),
             DocumentChanges {
                 volume: true,
-                mask: None
+                mask: Some(Region::all([4, 3, 2]))
             }
         );
         d.open(entry([5, 3, 2]));

@@ -315,6 +315,23 @@ mod tests {
     }
 
     #[test]
+    fn a_mask_added_in_the_frame_its_volume_opened_is_uploaded_after_it() {
+        let mut s = state_with_volume();
+        s.doc
+            .add_empty_layer(LayerRole::File, "mask")
+            .expect("volume loaded");
+        let updates = s.take_gpu_updates();
+        let volume = updates.iter().position(|u| *u == GpuUpdate::Volume);
+        let mask = updates
+            .iter()
+            .position(|u| *u == GpuUpdate::Mask(Region::all([8, 6, 4])));
+        assert!(
+            matches!((volume, mask), (Some(v), Some(m)) if v < m),
+            "{updates:?}"
+        );
+    }
+
+    #[test]
     fn layer_region_writes_update_only_their_box() {
         let mut s = state_with_volume();
         let _ = s.take_gpu_updates();
