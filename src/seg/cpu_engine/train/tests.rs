@@ -187,10 +187,12 @@ fn check_gradients(config: &ModelConfig, kind: LossKind, frozen_bn: bool) {
     // BatchNorm's backward, whose terms cancel (its gradient sums to zero per
     // channel), so float rounding is amplified there: burn's own result moves by up
     // to about 1e-2 (relative L2) from one process to the next (its reduction order
-    // varies), and such networks are allowed 2e-2. Networks without BatchNorm or
-    // with kept statistics agree to about 1e-6 and are allowed 1e-4.
+    // varies with the thread schedule; 2.4e-2 was seen once with the other core
+    // busy), and such networks are allowed 5e-2 (a wrong backward is off by far more
+    // than that). Networks without BatchNorm or with kept statistics agree to about
+    // 1e-6 and are allowed 1e-4.
     let allowed = if config.batch_norm && !frozen_bn {
-        2e-2
+        5e-2
     } else {
         1e-4
     };
