@@ -2,8 +2,8 @@
 """Seed corpus of the NIfTI and DICOM fuzz targets: small valid files that reach
 every branch of the readers (data types, scaling, affines, NIfTI-2, gzip, 4-D;
 DICOM transfer syntaxes, signed and unsigned pixels, MONOCHROME1, padding values,
-multi-frame). The .lsm seed is written by `cargo test --test fuzz_corpus --
---ignored write_lsm_seed`. Needs numpy, nibabel and pydicom.
+multi-frame). The .lsm seed is written by `cargo test --test io
+fuzz_corpus::write_lsm_seed -- --ignored`. Needs numpy, nibabel and pydicom.
 
     python3 fuzz/make_seeds.py
 """

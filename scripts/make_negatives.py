@@ -17,7 +17,7 @@ an airway on its own in a slice is pure air too). The head slices hold no lung b
 anatomy, so their lung label is empty (sinus and mastoid air is not lung). On the abdomen they hold the lung bases only. Every case is written COPIES times
 (names suffixed) so that negatives make up a useful share of an epoch.
 
-The slices used as held-out checks in tests/seg_real_hu.rs (SBU COVID-19-NY-SBU
+The slices used as held-out checks in tests/seg/real_hu.rs (SBU COVID-19-NY-SBU
 slices, the TotalSegmentator NIfTI volumes) are NOT used here.
 
     python3 scripts/make_negatives.py OUT [COPIES]

@@ -1,7 +1,7 @@
 //! Entry points for fuzzing the readers of untrusted files.
 //!
 //! Shared by the coverage-guided `cargo fuzz` targets in `fuzz/` and by the corpus
-//! smoke test `tests/fuzz_corpus.rs` (which CI runs on stable Rust). Each function
+//! smoke test `tests/io/fuzz_corpus.rs` (which CI runs on stable Rust). Each function
 //! takes the bytes of one file, hands them to a reader the way a user's file
 //! reaches it (through a file on disk, since the readers memory-map and sniff
 //! files), and exercises what the program does next with a successful result.

@@ -2,6 +2,12 @@
 //! processes with `LUNGSCOPE_MAX_READ_BYTES` set small: gzip bombs and headers that
 //! claim huge volumes are refused with a clear error, and the peak RSS of each
 //! child (its own `ru_maxrss` from `wait4`) stays under the budget plus a constant.
+//!
+//! A test crate of its own, not a module of `tests/io/`: Linux reports a spawned
+//! child's `ru_maxrss` as at least its parent's peak RSS at the moment of `exec`
+//! (the child starts on the parent's memory map), so a parent that ran other,
+//! memory-hungry tests would inflate every figure. This crate uses only `std`, so
+//! its binary is small and cheap to link.
 #![cfg(target_os = "linux")]
 
 use std::io::Write;

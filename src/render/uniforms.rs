@@ -4,7 +4,7 @@
 //! `vec2<f32>` to 8, scalars to 4; the struct size rounds up to 16. Every field
 //! below is placed so that `#[repr(C)]` gives the same offsets with no implicit
 //! padding, which `bytemuck::Pod` checks at compile time and the naga layout test
-//! (`tests/shaders.rs`) checks against the shader source.
+//! (`tests/gui/shaders.rs`) checks against the shader source.
 
 use super::mapping::ViewMapping;
 use crate::windowing::WindowLevel;

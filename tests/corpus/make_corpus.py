@@ -2,7 +2,7 @@
 """Regenerates the malformed-NIfTI corpus in this folder (committed; run by hand).
 
 Every file is derived from one small valid int16 volume written here byte by byte
-(no nibabel needed), then damaged in one specific way. tests/nifti_malformed.rs
+(no nibabel needed), then damaged in one specific way. tests/io/nifti_malformed.rs
 expects a precise error (or warning) for each.
 """
 import gzip, os, struct, zlib

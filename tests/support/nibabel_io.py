@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""nibabel side of the interoperability tests (tests/nifti_interop.rs).
+"""nibabel side of the interoperability tests (tests/io/nifti_interop.rs).
 
   nibabel_io.py write DIR   write fixtures with nibabel: several datatypes with
                             slope/intercept, permuted/flipped affines, big-endian,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""pydicom side of the DICOM tests (tests/dicom_read.rs): an independent reader.
+"""pydicom side of the DICOM tests (tests/io/dicom_read.rs): an independent reader.
 
   pydicom_read.py FOLDER OUT.f32   read every DICOM file of FOLDER (one series),
                                    sort the slices by ImagePositionPatient along the

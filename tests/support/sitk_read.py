@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SimpleITK side of tests/dicom_sitk.rs: the reference series reader.
+"""SimpleITK side of tests/io/dicom_sitk.rs: the reference series reader.
 
   sitk_read.py FOLDER OUT.f32   read the one series of FOLDER with
                                 ImageSeriesReader (file order from

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes a NIfTI volume as a CT DICOM series with pydicom (tests/dicom_sitk.rs and
+"""Writes a NIfTI volume as a CT DICOM series with pydicom (tests/io/dicom_sitk.rs and
 benches/dicom_vs_python.py).
 
   write_dicom_series.py IN.nii[.gz] OUT_FOLDER [--seed S] [--intercept -1024]

@@ -1,0 +1,808 @@
+//! DICOM input on the shared real data: single slices, a JPEG 2000 series checked
+//! against an independent reader (tags here, pydicom in CI), the WG-04 transfer
+//! syntaxes (JPEG-LS included) against their uncompressed reference, an Enhanced CT
+//! object, series choice, bad files (hostile JPEG-LS streams among them) and the CLI.
+
+use crate::support;
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use lungscope::io::{self, DicomError, NiftiError, SeriesChoice};
+use lungscope::volume::{Volume, Voxels};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn real_ct() -> Option<PathBuf> {
+    support::data::data_dir().map(|d| d.join("real_ct_hu"))
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+fn open(path: &Path) -> Volume {
+    io::open_volume(path, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn open_err(path: &Path, series: Option<&SeriesChoice>) -> DicomError {
+    match io::open_volume(path, series) {
+        Ok(v) => panic!(
+            "{} read as {:?}, expected an error",
+            path.display(),
+            v.dims()
+        ),
+        Err(NiftiError::Dicom(e)) => e,
+        Err(e) => panic!("{}: not a DICOM error: {e}", path.display()),
+    }
+}
+
+/// Header of one file read with dicom-object directly (the independent path).
+fn header(path: &Path) -> dicom_object::DefaultDicomObject {
+    dicom_object::OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .open_file(path)
+        .expect("header")
+}
+
+fn floats(obj: &dicom_object::DefaultDicomObject, tag: dicom_object::Tag) -> Vec<f64> {
+    obj.element(tag)
+        .expect("tag present")
+        .to_multi_float64()
+        .expect("numbers")
+}
+
+fn fraction(v: &Volume, lo: f32, hi: f32) -> f64 {
+    let n = (0..v.voxels.len())
+        .filter(|&i| (lo..=hi).contains(&v.voxels.get(i)))
+        .count();
+    n as f64 / v.voxels.len() as f64
+}
+
+#[test]
+fn every_single_slice_reads_as_a_one_slice_hu_volume() {
+    let Some(root) = real_ct() else { return };
+    let mut files = Vec::new();
+    let sbu = root.join("covid19_ny_sbu_slices");
+    for patient in files_in_dirs(&sbu) {
+        files.extend(files_in(&patient.join("axial")));
+    }
+    files.extend(files_in(&root.join("chest_slices_lungmask")));
+    assert_eq!(files.len(), 12, "10 SBU axial slices and 2 lungmask slices");
+    for f in &files {
+        let v = open(f);
+        let h = header(f);
+        let rows = h
+            .element(tags::ROWS)
+            .expect("rows")
+            .to_int::<usize>()
+            .expect("int");
+        let cols = h
+            .element(tags::COLUMNS)
+            .expect("cols")
+            .to_int::<usize>()
+            .expect("int");
+        assert_eq!(v.dims(), [cols, rows, 1], "{}", f.display());
+        let ps = floats(&h, tags::PIXEL_SPACING);
+        assert!(
+            (v.geometry.spacing[0] - ps[1]).abs() < 1e-6,
+            "{}",
+            f.display()
+        );
+        assert!(
+            (v.geometry.spacing[1] - ps[0]).abs() < 1e-6,
+            "{}",
+            f.display()
+        );
+        assert!(matches!(v.voxels, Voxels::I16(_)), "{}", f.display());
+        assert!(v.info.header.is_none());
+        assert!(
+            v.info.file_datatype.starts_with("dicom"),
+            "{}",
+            v.info.file_datatype
+        );
+        // Air around the body and tissue inside it, in HU.
+        assert!(
+            fraction(&v, -1100.0, -900.0) > 0.05,
+            "air in {}",
+            f.display()
+        );
+        assert!(
+            fraction(&v, 0.0, 3000.0) > 0.05,
+            "tissue in {}",
+            f.display()
+        );
+        assert!(v.hu_check().looks_like_hu, "{}", f.display());
+    }
+}
+
+fn files_in_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The expected RAS+ affine from the files' tags, computed here.
+fn affine_from_tags(files: &[PathBuf]) -> ([[f64; 4]; 4], Vec<[f64; 3]>) {
+    let heads: Vec<_> = files.iter().map(|f| header(f)).collect();
+    let iop = floats(&heads[0], tags::IMAGE_ORIENTATION_PATIENT);
+    let ps = floats(&heads[0], tags::PIXEL_SPACING);
+    let (r, c) = ([iop[0], iop[1], iop[2]], [iop[3], iop[4], iop[5]]);
+    let n = [
+        r[1] * c[2] - r[2] * c[1],
+        r[2] * c[0] - r[0] * c[2],
+        r[0] * c[1] - r[1] * c[0],
+    ];
+    let mut pos: Vec<[f64; 3]> = heads
+        .iter()
+        .map(|h| {
+            let p = floats(h, tags::IMAGE_POSITION_PATIENT);
+            [p[0], p[1], p[2]]
+        })
+        .collect();
+    let d = |p: &[f64; 3]| p[0] * n[0] + p[1] * n[1] + p[2] * n[2];
+    pos.sort_by(|a, b| d(a).total_cmp(&d(b)));
+    let step = (d(&pos[pos.len() - 1]) - d(&pos[0])) / (pos.len() - 1) as f64;
+    let mut a = [[0.0; 4]; 4];
+    for row in 0..3 {
+        let sign = if row < 2 { -1.0 } else { 1.0 };
+        a[row] = [
+            sign * r[row] * ps[1],
+            sign * c[row] * ps[0],
+            sign * n[row] * step,
+            sign * pos[0][row],
+        ];
+    }
+    a[3][3] = 1.0;
+    let ras = pos.iter().map(|p| [-p[0], -p[1], p[2]]).collect();
+    (a, ras)
+}
+
+fn assert_affine_close(a: &[[f64; 4]; 4], b: &[[f64; 4]; 4], what: &str) {
+    for r in 0..4 {
+        for c in 0..4 {
+            assert!(
+                (a[r][c] - b[r][c]).abs() < 1e-4,
+                "{what}: affine differs at [{r}][{c}]: {a:?} vs {b:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn jpeg2000_series_reads_sorted_by_position_with_the_tags_affine() {
+    let Some(root) = real_ct() else { return };
+    let dir = root.join("totalsegmentator_examples/example_ct_dicom");
+    let v = open(&dir);
+    assert_eq!(v.dims(), [512, 512, 20]);
+    assert!(matches!(v.voxels, Voxels::I16(_)));
+    let (expected, positions) = affine_from_tags(&files_in(&dir));
+    assert_affine_close(&v.geometry.affine, &expected, "example_ct_dicom");
+    for (k, p) in positions.iter().enumerate() {
+        let w = v.geometry.vox2mm([0.0, 0.0, k as f64]);
+        for a in 0..3 {
+            assert!((w[a] - p[a]).abs() < 1e-3, "slice {k}: {w:?} vs {p:?}");
+        }
+    }
+    assert!(
+        (v.geometry.spacing[2] - 2.0).abs() < 1e-3,
+        "{:?}",
+        v.geometry.spacing
+    );
+    assert!(v.hu_check().looks_like_hu);
+    assert_eq!(v.info.description, "CT Body 3.0");
+
+    // pydicom (CI installs it with a JPEG 2000 plugin): same voxels, same affine.
+    let Some(py) = python_with_pydicom() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let raw = tmp.path().join("vol.f32");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pydicom_read.py");
+    let out = Command::new(&py)
+        .arg(&script)
+        .arg(&dir)
+        .arg(&raw)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "pydicom_read.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let dims: Vec<usize> = serde_json::from_value(json["dims"].clone()).expect("dims");
+    assert_eq!(dims, v.dims().to_vec());
+    let aff: [[f64; 4]; 4] = serde_json::from_value(json["affine"].clone()).expect("affine");
+    assert_affine_close(&v.geometry.affine, &aff, "pydicom");
+    let bytes = std::fs::read(&raw).expect("raw");
+    let theirs: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert_eq!(theirs.len(), v.voxels.len());
+    let diff = (0..theirs.len())
+        .filter(|&i| theirs[i] != v.voxels.get(i))
+        .count();
+    assert_eq!(diff, 0, "voxels differ from pydicom's");
+}
+
+/// python3 with pydicom, numpy and a JPEG 2000 decoder; required in CI.
+fn python_with_pydicom() -> Option<String> {
+    support::tools::python_with(
+        "pydicom, numpy, pylibjpeg, openjpeg",
+        "pip install pydicom numpy pylibjpeg pylibjpeg-openjpeg",
+    )
+}
+
+#[test]
+fn wg04_syntaxes_match_their_uncompressed_reference() {
+    let Some(root) = real_ct() else { return };
+    let wg = root.join("dicom_transfer_syntaxes/wg04");
+    for ct in ["CT1", "CT2"] {
+        let reference = open(&wg.join(format!("REF/{ct}_UNC")));
+        for syntax in ["RLE", "JPLL", "J2KR"] {
+            let v = open(&wg.join(format!("{syntax}/{ct}_{syntax}")));
+            assert_eq!(v.geometry, reference.geometry, "{ct} {syntax}");
+            assert_eq!(v.voxels, reference.voxels, "{ct} {syntax} not lossless");
+        }
+        // Lossy JPEG 2000: close to the reference inside the field of view.
+        let lossy = open(&wg.join(format!("J2KI/{ct}_J2KI")));
+        assert_eq!(lossy.geometry, reference.geometry);
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for i in 0..reference.voxels.len() {
+            let r = reference.voxels.get(i);
+            if r > -1000.0 {
+                sum += f64::from((lossy.voxels.get(i) - r).abs());
+                n += 1;
+            }
+        }
+        // OpenJPEG (pydicom) decodes the same files to 28.2 (CT1) and 18.6 (CT2) HU.
+        let mae = sum / n as f64;
+        assert!(
+            mae > 1.0 && mae < 35.0,
+            "{ct} J2KI mean abs error {mae:.1} HU"
+        );
+    }
+}
+
+/// The encapsulated fragments of a file's pixel data.
+fn fragments(obj: &dicom_object::DefaultDicomObject) -> Vec<Vec<u8>> {
+    obj.element(tags::PIXEL_DATA)
+        .expect("pixel data")
+        .value()
+        .fragments()
+        .expect("encapsulated")
+        .to_vec()
+}
+
+/// Where marker `FF code` starts in a JPEG-LS stream's header.
+fn marker(stream: &[u8], code: u8) -> usize {
+    stream
+        .windows(2)
+        .position(|w| w == [0xFF, code])
+        .expect("marker present")
+}
+
+/// NEAR of a JPEG-LS stream: in the first scan header (SOS: FF DA, length,
+/// Ns, Ns × (component, mapping table), NEAR, ...).
+fn jpegls_near(stream: &[u8]) -> u8 {
+    let sos = marker(stream, 0xDA);
+    let ns = usize::from(stream[sos + 4]);
+    stream[sos + 5 + 2 * ns]
+}
+
+#[test]
+fn wg04_jpegls_matches_its_uncompressed_reference() {
+    let Some(root) = real_ct() else { return };
+    let wg = root.join("dicom_transfer_syntaxes/wg04");
+    for ct in ["CT1", "CT2"] {
+        let ref_path = wg.join(format!("REF/{ct}_UNC"));
+        let reference = open(&ref_path);
+        let slope = header(&ref_path)
+            .element(tags::RESCALE_SLOPE)
+            .ok()
+            .and_then(|e| e.to_float64().ok())
+            .unwrap_or(1.0);
+
+        // Lossless: identical, and the stream says NEAR = 0.
+        let path = wg.join(format!("JLSL/{ct}_JLSL"));
+        assert_eq!(jpegls_near(&fragments(&header_all(&path))[0]), 0);
+        let v = open(&path);
+        assert_eq!(v.geometry, reference.geometry, "{ct} JLSL");
+        assert_eq!(v.voxels, reference.voxels, "{ct} JLSL not lossless");
+
+        // Near-lossless: every pixel within NEAR stored values of the reference
+        // (padding, moved by up to NEAR, still reads as padding).
+        let path = wg.join(format!("JLSN/{ct}_JLSN"));
+        let near = jpegls_near(&fragments(&header_all(&path))[0]);
+        assert!(near > 0, "{ct} JLSN declares NEAR = 0");
+        let v = open(&path);
+        assert_eq!(v.geometry, reference.geometry, "{ct} JLSN");
+        let max = (0..reference.voxels.len())
+            .map(|i| (v.voxels.get(i) - reference.voxels.get(i)).abs())
+            .fold(0.0f32, f32::max);
+        eprintln!("{ct} JLSN: NEAR {near}, slope {slope}, max abs error {max} HU");
+        assert!(
+            f64::from(max) <= f64::from(near) * slope.abs(),
+            "{ct} JLSN max abs error {max} HU > NEAR {near} x slope {slope}"
+        );
+        assert!(max > 0.0, "{ct} JLSN decoded losslessly: is NEAR applied?");
+        let padded = header(&path).element(tags::PIXEL_PADDING_VALUE).is_ok();
+        assert_eq!(
+            v.info.warnings.iter().any(|w| w.contains("NEAR 4")),
+            padded,
+            "{ct}: {:?}",
+            v.info.warnings
+        );
+    }
+}
+
+/// A syntax this build has no decoder for (JPEG XL): a clear per-file error.
+#[test]
+fn an_undecodable_transfer_syntax_gives_a_clear_error() {
+    let Some(root) = real_ct() else { return };
+    let mut obj = header_all(&root.join("dicom_transfer_syntaxes/wg04/JLSL/CT2_JLSL"));
+    obj.meta_mut()
+        .set_transfer_syntax(&dicom_transfer_syntax_registry::entries::JPEG_XL_LOSSLESS);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let p = tmp.path().join("jpeg_xl.dcm");
+    obj.write_to_file(&p).expect("write");
+    let e = open_err(&p, None);
+    let msg = e.to_string();
+    assert!(
+        matches!(e, DicomError::UnsupportedTransferSyntax { .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("JPEG XL")
+            && msg.contains("1.2.840.10008.1.2.4.110")
+            && msg.contains("jpeg_xl.dcm"),
+        "{msg}"
+    );
+}
+
+/// A whole file read with dicom-object directly, pixels included.
+fn header_all(path: &Path) -> dicom_object::DefaultDicomObject {
+    dicom_object::open_file(path).expect("open")
+}
+
+/// Writes `src` with its pixel data replaced by the one fragment `stream`.
+fn with_stream(src: &dicom_object::DefaultDicomObject, stream: Vec<u8>, to: &Path) {
+    let mut stream = stream;
+    if stream.len() % 2 == 1 {
+        stream.push(0);
+    }
+    let mut obj = src.clone();
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        dicom_core::value::Value::from(dicom_core::value::PixelFragmentSequence::new(
+            vec![],
+            vec![stream],
+        )),
+    ));
+    obj.write_to_file(to).expect("write");
+}
+
+/// Hostile JPEG-LS streams in an otherwise valid file: a clear decoding error
+/// naming the file, never a panic, an abort on a huge allocation or a hang.
+#[test]
+fn hostile_jpegls_streams_give_clear_errors() {
+    let Some(root) = real_ct() else { return };
+    let src_path = root.join("dicom_transfer_syntaxes/wg04/JLSL/CT2_JLSL");
+    let src = header_all(&src_path);
+    let stream = fragments(&src).concat();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let expect_decode_error = |name: &str, stream: Vec<u8>, says: &str| {
+        let p = tmp.path().join(name);
+        with_stream(&src, stream, &p);
+        let e = open_err(&p, None);
+        let msg = e.to_string();
+        assert!(matches!(e, DicomError::Decode { .. }), "{name}: {msg}");
+        assert!(
+            msg.contains("JPEG-LS") && msg.contains(name) && msg.contains(says),
+            "{name}: {msg}"
+        );
+    };
+
+    // The stream cut in half: refused before CharLS (which would read zero
+    // bits past the end through every remaining pixel, seconds per slice).
+    let start = std::time::Instant::now();
+    expect_decode_error(
+        "truncated.dcm",
+        stream[..stream.len() / 2].to_vec(),
+        "truncated",
+    );
+    // Cut, with an end-of-image marker put back: CharLS stops at the marker.
+    let mut cut = stream[..stream.len() / 2].to_vec();
+    cut.extend_from_slice(&[0xFF, 0xD9]);
+    expect_decode_error("cut_with_eoi.dcm", cut, "");
+    // Cut inside its header.
+    let sos = marker(&stream, 0xDA);
+    expect_decode_error("cut_header.dcm", stream[..sos].to_vec(), "header");
+    // Corrupted header bytes: no SOI, then a frame header of 0 bits per sample.
+    let mut bad = stream.clone();
+    bad[..4].copy_from_slice(&[0x12, 0x34, 0x56, 0x78]);
+    expect_decode_error("no_soi.dcm", bad, "header");
+    let sof = marker(&stream, 0xF7);
+    let mut bad = stream.clone();
+    bad[sof + 4] = 0;
+    expect_decode_error("zero_bits.dcm", bad, "header");
+    // Absurd dimensions: 65535 x 65535 in a 117 kB file (8 GiB to decode into).
+    let mut bad = stream.clone();
+    bad[sof + 5..sof + 9].copy_from_slice(&[0xFF; 4]);
+    expect_decode_error("huge.dcm", bad, "65535 x 65535");
+    // Fewer rows than the DICOM header.
+    let mut bad = stream.clone();
+    bad[sof + 5..sof + 7].copy_from_slice(&100u16.to_be_bytes());
+    expect_decode_error("short.dcm", bad, "512 x 100");
+    // Garbage in the coded data, and many prefixes: an error or an image,
+    // never a panic or a hang.
+    let mut bad = stream.clone();
+    for i in (sos + 20..bad.len()).step_by(37) {
+        bad[i] = bad[i].wrapping_mul(31).wrapping_add(7);
+    }
+    let p = tmp.path().join("scrambled.dcm");
+    with_stream(&src, bad, &p);
+    let _ = io::open_volume(&p, None);
+    for cut in (0..stream.len()).step_by(stream.len() / 23) {
+        let p = tmp.path().join("prefix.dcm");
+        with_stream(&src, stream[..cut].to_vec(), &p);
+        let _ = io::open_volume(&p, None);
+    }
+    // No hang: every case above fails fast (about 0.1 s in all here).
+    let took = start.elapsed();
+    assert!(took.as_secs() < 20, "hostile JPEG-LS streams took {took:?}");
+}
+
+#[test]
+fn enhanced_ct_frames_come_from_the_functional_groups() {
+    let Some(root) = real_ct() else { return };
+    let v = open(&root.join("dicom_transfer_syntaxes/pydicom_data/eCT_Supplemental.dcm"));
+    assert_eq!(v.dims(), [512, 512, 2]);
+    assert!((v.geometry.spacing[0] - 0.388672).abs() < 1e-6);
+    assert!((v.geometry.spacing[2] - 10.0).abs() < 1e-6);
+    // Frame positions z = -159 and -149 (LPS = RAS for z); both frames present.
+    let z: Vec<f64> = (0..2)
+        .map(|k| v.geometry.vox2mm([0.0, 0.0, k as f64])[2])
+        .collect();
+    let mut sorted = z.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert!(
+        (sorted[0] + 159.0).abs() < 1e-6 && (sorted[1] + 149.0).abs() < 1e-6,
+        "{z:?}"
+    );
+    assert!(v.hu_check().looks_like_hu || v.stats().min >= -1024.0);
+}
+
+#[test]
+fn several_series_need_a_choice_and_list_themselves() {
+    let Some(root) = real_ct() else { return };
+    let dir = root.join("covid19_ny_sbu_slices/A002304/axial");
+    let list = io::list_series(&dir).expect("list");
+    assert_eq!(list.len(), 2);
+    let e = open_err(&dir, None);
+    let msg = e.to_string();
+    assert!(
+        matches!(e, DicomError::SeveralSeries { count: 2, .. }),
+        "{msg}"
+    );
+    for s in &list {
+        assert!(msg.contains(&s.description), "{msg}");
+    }
+    assert!(msg.contains("--series"), "{msg}");
+    let second = io::open_volume(&dir, Some(&SeriesChoice::Index(2))).expect("index 2");
+    let by_uid = io::open_volume(&dir, Some(&SeriesChoice::Uid(list[1].uid.clone()))).expect("uid");
+    assert_eq!(second.geometry, by_uid.geometry);
+    assert_eq!(second.info.description, list[1].description);
+    let e = open_err(&dir, Some(&SeriesChoice::Index(3)));
+    assert!(matches!(e, DicomError::NoSuchSeries { .. }), "{e}");
+}
+
+/// Copies the three dcmqi slices into `dir`, with positions changed by `edit`
+/// (the slice's index, its position) and file names in reverse slice order.
+fn dcmqi_series(root: &Path, dir: &Path, edit: impl Fn(usize, [f64; 3]) -> [f64; 3]) {
+    let src = root.join("dicom_transfer_syntaxes/dcmqi_ct_3slice");
+    for (i, f) in ["01.dcm", "02.dcm", "03.dcm"].iter().enumerate() {
+        let mut obj = dicom_object::open_file(src.join(f)).expect("open");
+        let p = floats(&obj, tags::IMAGE_POSITION_PATIENT);
+        let q = edit(i, [p[0], p[1], p[2]]);
+        obj.put(DataElement::new(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from(format!("{}\\{}\\{}", q[0], q[1], q[2])),
+        ));
+        obj.write_to_file(dir.join(format!("img{}", 9 - i)))
+            .expect("write");
+    }
+}
+
+#[test]
+fn slices_sort_by_position_and_bad_geometry_is_refused() {
+    let Some(root) = real_ct() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+
+    // Positions 10, 12.5, 15 mm written under names in reverse order, plus a note.
+    let ok = tmp.path().join("ok");
+    std::fs::create_dir(&ok).expect("mkdir");
+    dcmqi_series(&root, &ok, |i, p| [p[0], p[1], 10.0 + 2.5 * i as f64]);
+    std::fs::write(ok.join("README.txt"), "not an image").expect("write");
+    let v = open(&ok);
+    assert_eq!(v.dims()[2], 3);
+    assert!((v.geometry.spacing[2] - 2.5).abs() < 1e-6);
+    for k in 0..3 {
+        let z = v.geometry.vox2mm([0.0, 0.0, k as f64])[2];
+        assert!(
+            (z - (10.0 + 2.5 * k as f64)).abs() < 1e-6,
+            "slice {k} at {z}"
+        );
+    }
+    assert!(
+        v.info
+            .warnings
+            .iter()
+            .any(|w| w.contains("README.txt") && w.contains("not DICOM")),
+        "{:?}",
+        v.info.warnings
+    );
+    // Slice k holds the pixels of the k-th source file (01, 02, 03).
+    let src = root.join("dicom_transfer_syntaxes/dcmqi_ct_3slice");
+    for (k, f) in ["01.dcm", "02.dcm", "03.dcm"].iter().enumerate() {
+        let one = open(&src.join(f));
+        let n = one.voxels.len();
+        assert!(
+            (0..n).all(|i| one.voxels.get(i) == v.voxels.get(k * n + i)),
+            "slice {k} is not {f}"
+        );
+    }
+
+    type Edit = fn(usize, [f64; 3]) -> [f64; 3];
+    let cases: [(&str, Edit); 3] = [
+        ("dup", |i, p| {
+            [p[0], p[1], if i == 2 { 2.5 } else { 2.5 * i as f64 }]
+        }),
+        ("gap", |i, p| [p[0], p[1], [0.0, 2.5, 7.5][i]]),
+        ("tilt", |i, p| [p[0], p[1] + 0.5 * i as f64, 2.5 * i as f64]),
+    ];
+    for (name, edit) in cases {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).expect("mkdir");
+        dcmqi_series(&root, &dir, edit);
+        let e = open_err(&dir, None);
+        let good = match name {
+            "dup" => matches!(e, DicomError::DuplicatePosition { .. }),
+            "gap" => matches!(e, DicomError::UnevenSpacing { .. }),
+            _ => matches!(e, DicomError::GantryTilt { .. }),
+        };
+        assert!(good, "{name}: {e}");
+    }
+}
+
+/// Found by the fuzzer: a deflated data set whose element declares 1.29 GB made the
+/// parser allocate it (1.3 GB of memory, 1.5 s) before failing. The length guard
+/// now inflates the data set first and checks lengths against what it holds.
+#[test]
+fn a_deflated_data_set_with_an_impossible_length_is_refused_by_the_guard() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_deflate_hostile_length.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
+    assert!(
+        e.to_string().contains("declares"),
+        "the guard refused it: {e}"
+    );
+}
+
+#[test]
+fn bad_files_give_clear_errors_without_panicking() {
+    let Some(root) = real_ct() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let src = root.join("chest_slices_lungmask/0.dcm");
+    let bytes = std::fs::read(&src).expect("read");
+
+    // Cut in the middle of the pixel data.
+    let truncated = tmp.path().join("truncated.dcm");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 100_000]).expect("write");
+    let e = open_err(&truncated, None);
+    assert!(e.to_string().contains("truncated.dcm"), "{e}");
+
+    // Cut right before the Pixel Data element: a header without pixels.
+    let tag = [0xE0u8, 0x7F, 0x10, 0x00];
+    let at = bytes
+        .windows(4)
+        .rposition(|w| w == tag)
+        .expect("pixel data tag");
+    let no_pixels = tmp.path().join("no_pixels.dcm");
+    std::fs::write(&no_pixels, &bytes[..at]).expect("write");
+    let e = open_err(&no_pixels, None);
+    assert!(matches!(e, DicomError::NoPixelData { .. }), "{e}");
+    assert!(e.to_string().contains("no_pixels.dcm"), "{e}");
+
+    // Not DICOM at all, and a DICOM marker followed by garbage.
+    let garbage = tmp.path().join("garbage.dcm");
+    std::fs::write(&garbage, vec![0x42u8; 4000]).expect("write");
+    assert!(matches!(
+        open_err(&garbage, None),
+        DicomError::NotDicom { .. }
+    ));
+    let mut fake = vec![0u8; 128];
+    fake.extend_from_slice(b"DICM");
+    fake.extend_from_slice(&[0xFFu8; 300]);
+    let fake_path = tmp.path().join("fake.dcm");
+    std::fs::write(&fake_path, &fake).expect("write");
+    assert!(matches!(
+        open_err(&fake_path, None),
+        DicomError::NotDicom { .. }
+    ));
+    // Every prefix of a real header: an error or a volume, never a panic.
+    for cut in (0..at).step_by(97) {
+        let p = tmp.path().join("prefix.dcm");
+        std::fs::write(&p, &bytes[..cut]).expect("write");
+        let _ = io::open_volume(&p, None);
+    }
+
+    // A folder with nothing but a text file.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    std::fs::write(empty.join("notes.txt"), "hello").expect("write");
+    let e = open_err(&empty, None);
+    assert!(matches!(e, DicomError::NoImages { .. }), "{e}");
+}
+
+fn lungscope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lungscope"))
+}
+
+#[test]
+fn cli_info_lists_series_and_segment_writes_a_nifti_mask() {
+    let Some(root) = real_ct() else { return };
+    let dir = root.join("covid19_ny_sbu_slices/A002304/axial");
+    let out = lungscope().arg("info").arg(&dir).output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("2 series") && text.contains("CHEST 1.25 MM"),
+        "{text}"
+    );
+
+    let series = root.join("totalsegmentator_examples/example_ct_dicom");
+    let out = lungscope().arg("info").arg(&series).output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("512 x 512 x 20"), "{text}");
+    // The decoding progress bar is for terminals only: a pipe sees none.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("DICOM images"), "{err}");
+    for id in ["PatientName", "PatientID"] {
+        assert!(!text.contains(id), "{text}");
+    }
+
+    // One SBU slice segmented on the CPU: a NIfTI mask on the slice's grid.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let slice = files_in(&dir).remove(0);
+    let local = tmp.path().join("slice.dcm");
+    std::fs::copy(&slice, &local).expect("copy");
+    let out = lungscope()
+        .args(["segment", "--device", "cpu"])
+        .arg(&local)
+        .output()
+        .expect("run");
+    support::tools::assert_success(&out);
+    let mask_path = tmp.path().join("slice_seg.nii.gz");
+    let volume = open(&local);
+    let mask = io::read_mask(&mask_path, Some(&volume.geometry)).expect("mask on the grid");
+    assert_eq!(mask.geometry.dims, [512, 512, 1]);
+
+    // nibabel reads the mask with the DICOM geometry's affine.
+    if let Some(py) = support::tools::python_with_nibabel() {
+        let got = support::tools::nibabel(&py, &["read", mask_path.to_str().expect("utf-8")]);
+        let aff: [[f64; 4]; 4] = serde_json::from_value(got["affine"].clone()).expect("affine");
+        assert_affine_close(&aff, &volume.geometry.affine, "nibabel mask affine");
+    }
+}
+
+#[test]
+fn cli_segment_of_a_folder_writes_folder_seg_beside_it() {
+    let Some(root) = real_ct() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let series = tmp.path().join("study 1");
+    std::fs::create_dir(&series).expect("mkdir");
+    dcmqi_series(&root, &series, |i, p| [p[0], p[1], 2.5 * i as f64]);
+    let out = lungscope()
+        .args(["segment", "--device", "cpu"])
+        .arg(&series)
+        .output()
+        .expect("run");
+    support::tools::assert_success(&out);
+    let mask_path = tmp.path().join("study 1_seg.nii.gz");
+    let volume = open(&series);
+    let mask = io::read_mask(&mask_path, Some(&volume.geometry)).expect("mask on the grid");
+    assert_eq!(mask.geometry.dims, [512, 512, 3]);
+}
+
+#[test]
+fn files_opened_together_read_as_one_series() {
+    let Some(root) = real_ct() else { return };
+    let dir = root.join("dicom_transfer_syntaxes/dcmqi_ct_3slice");
+    let files = files_in(&dir); // 01.dcm, 02.dcm, 03.dcm and LICENSE.txt
+    let v = io::dicom::read_dicom_files(&files, None).expect("one series");
+    assert_eq!(v.dims(), [512, 512, 3]);
+    assert_eq!(v.info.path.as_deref(), Some(dir.as_path()));
+    assert!(
+        v.info.warnings.iter().any(|w| w.contains("LICENSE.txt")),
+        "{:?}",
+        v.info.warnings
+    );
+    assert_eq!(v.geometry, open(&dir).geometry);
+}
+
+/// The viewer's loader: a dropped folder or DICOM file is a volume, even when a
+/// volume on another grid is shown (it is never taken for a NIfTI mask).
+#[cfg(feature = "gui")]
+#[test]
+fn the_viewer_loads_dropped_dicom_folders_and_files_as_volumes() {
+    use lungscope::app::loading::{Loaded, load_one};
+    let Some(root) = real_ct() else { return };
+    let folder = root.join("totalsegmentator_examples/example_ct_dicom");
+    let file = root.join("chest_slices_lungmask/0.dcm");
+    let other = lungscope::volume::Geometry::with_signs([4, 4, 4], [1.0; 3], [1.0; 3]);
+    for path in [&folder, &file] {
+        for grid in [None, Some(&other)] {
+            match load_one(path, grid, false) {
+                Loaded::Volume { volume, .. } => assert!(volume.dims()[0] == 512),
+                Loaded::Failed { message, .. } => panic!("{}: {message}", path.display()),
+                Loaded::Mask { .. } => panic!("{} loaded as a mask", path.display()),
+                Loaded::ChooseSeries(_) => panic!("{} holds one series", path.display()),
+            }
+        }
+    }
+    // A folder with two series is never read as one: the viewer asks which.
+    let several = root.join("covid19_ny_sbu_slices/A002304/axial");
+    match load_one(&several, None, false) {
+        Loaded::ChooseSeries(prompt) => {
+            assert_eq!(prompt.series.len(), 2);
+            assert_eq!(prompt.source, several);
+        }
+        other => panic!("a folder with two series must ask for a choice, got {other:?}"),
+    }
+}
+
+/// One series (same SeriesInstanceUID) whose files say different modalities is an
+/// error naming both, not a volume.
+#[test]
+fn a_series_that_mixes_modalities_is_refused() {
+    let Some(root) = real_ct() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("mixed");
+    std::fs::create_dir(&dir).expect("mkdir");
+    dcmqi_series(&root, &dir, |i, p| [p[0], p[1], 10.0 + 2.5 * i as f64]);
+    // The file of the last slice becomes "MR".
+    let last = dir.join("img7");
+    let mut obj = dicom_object::open_file(&last).expect("open");
+    obj.put(DataElement::new(
+        tags::MODALITY,
+        VR::CS,
+        PrimitiveValue::from("MR"),
+    ));
+    obj.write_to_file(&last).expect("write");
+    let e = open_err(&dir, None);
+    assert!(
+        matches!(&e, DicomError::Inconsistent { reason, .. }
+            if reason.contains("mixes modalities") && reason.contains("MR") && reason.contains("CT")),
+        "{e}"
+    );
+}
