@@ -603,6 +603,23 @@ fn a_deflated_data_set_with_an_impossible_length_is_refused_by_the_guard() {
     );
 }
 
+/// Found by the `dicom` fuzz target (one bit changed in an RLE Lossless seed): the
+/// second RLE segment of an 8 × 8 16-bit image decodes to 63 bytes, and dicom-rs's
+/// RLE decoder indexed past its end (a panic, caught as "the decoder failed").
+/// The RLE guard walks the segments first and names the short one.
+#[test]
+fn an_rle_frame_with_a_short_segment_is_refused_by_the_guard() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_rle_short_segment.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("RLE segment 2 decodes to 63 bytes, the image has 64 pixels"),
+        "the guard refused it: {e}"
+    );
+}
+
 #[test]
 fn bad_files_give_clear_errors_without_panicking() {
     let Some(root) = real_ct() else { return };

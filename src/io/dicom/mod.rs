@@ -32,6 +32,7 @@ mod guard;
 mod header;
 mod jpegls;
 mod pixels;
+mod rle;
 mod scan;
 mod series;
 

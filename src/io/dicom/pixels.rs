@@ -1,9 +1,9 @@
 //! Decoding pixel data (in parallel over files) into Hounsfield units.
 
 use super::header::{FileHeader, error_chain};
-use super::jpegls;
 use super::series::FrameRef;
 use super::{DicomError, ReadProgress};
+use super::{jpegls, rle};
 use crate::volume::Voxels;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
@@ -228,6 +228,9 @@ fn decode_file_inner(
     } else {
         0
     };
+    if rle::is_rle(&uid) {
+        check_rle(&obj, h, &syntax)?;
+    }
     let px = obj.decode_pixel_data().map_err(|e| DicomError::Decode {
         syntax: syntax.clone(),
         reason: error_chain(&e),
@@ -345,6 +348,35 @@ fn check_jpegls(
         .and_then(|e| e.value().fragments())
         .unwrap_or(&[]);
     jpegls::check_frames(fragments, expected).map_err(|reason| DicomError::Decode {
+        syntax: syntax.to_string(),
+        reason,
+        path: h.path.clone(),
+    })
+}
+
+/// Walks every RLE frame before dicom-rs decodes it (see `rle`).
+fn check_rle(
+    obj: &dicom_object::DefaultDicomObject,
+    h: &FileHeader,
+    syntax: &str,
+) -> Result<(), DicomError> {
+    let read = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let fragments = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+        .unwrap_or(&[]);
+    rle::check_frames(
+        fragments,
+        h.rows,
+        h.cols,
+        read(tags::SAMPLES_PER_PIXEL),
+        read(tags::BITS_ALLOCATED),
+    )
+    .map_err(|reason| DicomError::Decode {
         syntax: syntax.to_string(),
         reason,
         path: h.path.clone(),
