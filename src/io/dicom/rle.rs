@@ -169,13 +169,16 @@ mod tests {
         // 2 × 2 pixels of 16 bits: two segments (high and low bytes) of 4 bytes.
         let seg = vec![(-3i8) as u8, 0];
         let good = frame(&[seg.clone(), seg.clone()]);
-        assert_eq!(check_frames(&[good.clone()], 2, 2, 1, 16), Ok(()));
+        assert_eq!(
+            check_frames(std::slice::from_ref(&good), 2, 2, 1, 16),
+            Ok(())
+        );
 
         let short = frame(&[seg.clone(), vec![1, 0, 0]]);
         let e = check_frames(&[short], 2, 2, 1, 16).expect_err("short segment");
         assert!(e.contains("decodes to 2 bytes"), "{e}");
 
-        let one = frame(&[seg.clone()]);
+        let one = frame(std::slice::from_ref(&seg));
         let e = check_frames(&[one], 2, 2, 1, 16).expect_err("one segment");
         assert!(e.contains("needs 2"), "{e}");
 
