@@ -603,6 +603,45 @@ fn a_deflated_data_set_with_an_impossible_length_is_refused_by_the_guard() {
     );
 }
 
+/// Found by the `dicom` fuzz target (out of memory): a 1,486-byte deflated file
+/// whose file meta group length (208) overstates its elements (186 bytes). The
+/// guard inflated from where the elements end, found nothing and let the parser
+/// go on; the parser inflated from where the group length points, read an
+/// element declaring 3.1 GB and allocated it (3 GB of memory, 2 s) before failing.
+/// The guard now refuses a group length its elements disagree with, and a
+/// deflated data set that does not inflate.
+#[test]
+fn a_file_meta_group_length_its_elements_disagree_with_is_refused() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_deflate_meta_length.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the file meta group length says 208 bytes but its elements take 186"),
+        "the guard refused it: {e}"
+    );
+}
+
+/// The same file with its group length made right: the deflated data set then
+/// starts with bytes that do not inflate, which the guard says.
+#[test]
+fn a_deflated_data_set_that_does_not_inflate_is_refused() {
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_deflate_meta_length.dcm");
+    let mut bytes = std::fs::read(&src).expect("read");
+    bytes[140..144].copy_from_slice(&186u32.to_le_bytes());
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let path = tmp.path().join("broken_deflate.dcm");
+    std::fs::write(&path, &bytes).expect("write");
+    let e = open_err(&path, None);
+    assert!(
+        e.to_string()
+            .contains("the deflated data set does not inflate"),
+        "{e}"
+    );
+}
+
 /// Found by the `dicom` fuzz target (one bit changed in an RLE Lossless seed): the
 /// second RLE segment of an 8 × 8 16-bit image decodes to 63 bytes, and dicom-rs's
 /// RLE decoder indexed past its end (a panic, caught as "the decoder failed").

@@ -93,8 +93,10 @@ pub(super) fn check_lengths(path: &Path, stop_at_pixels: bool) -> Result<(), Str
             let read = flate2::read::DeflateDecoder::new(&mut w.r)
                 .take(MAX_INFLATED_BYTES + 1)
                 .read_to_end(&mut inflated);
-            if read.is_err() && inflated.is_empty() {
-                return Ok(()); // the parser reports the broken stream
+            if let Err(e) = read
+                && inflated.is_empty()
+            {
+                return Err(format!("the deflated data set does not inflate: {e}"));
             }
             if inflated.len() as u64 > MAX_INFLATED_BYTES {
                 return Err(format!(
@@ -182,8 +184,14 @@ impl<R: Source> Walker<R> {
     }
 
     /// The file meta group (explicit VR little endian); returns the transfer syntax.
+    ///
+    /// The parser takes the data set to start where the group length
+    /// (0002,0000) says the group ends; a group whose elements end elsewhere is
+    /// refused, so that this walk and the parser read the same bytes (a deflated
+    /// data set inflated from another offset is another data set).
     fn meta(&mut self) -> Result<String, String> {
         let mut ts = String::new();
+        let mut group_end: Option<(u32, u64, u64)> = None;
         loop {
             let start = self.pos()?;
             let Some(h) = self.read::<6>() else {
@@ -191,6 +199,14 @@ impl<R: Source> Walker<R> {
             };
             let group = u16::from_le_bytes([h[0], h[1]]);
             if group != 0x0002 {
+                if let Some((length, first, end)) = group_end
+                    && start != end
+                {
+                    return Err(format!(
+                        "the file meta group length says {length} bytes but its elements take {}",
+                        start.saturating_sub(first)
+                    ));
+                }
                 self.r
                     .seek(SeekFrom::Start(start))
                     .map_err(|e| e.to_string())?;
@@ -209,7 +225,14 @@ impl<R: Source> Walker<R> {
                 u32::from(u16::from_le_bytes(l))
             };
             self.check((group, elem), len, u64::MAX)?;
-            if elem == 0x0010 && len <= 128 {
+            if elem == 0x0000 && len == 4 && group_end.is_none() {
+                let Some(v) = self.read::<4>() else {
+                    return Ok(ts);
+                };
+                let length = u32::from_le_bytes(v);
+                let first = self.pos()?;
+                group_end = Some((length, first, first + u64::from(length)));
+            } else if elem == 0x0010 && len <= 128 {
                 let mut v = vec![0u8; len as usize];
                 if self.r.read_exact(&mut v).is_err() {
                     return Ok(ts);
