@@ -623,6 +623,24 @@ fn a_file_meta_group_length_its_elements_disagree_with_is_refused() {
     );
 }
 
+/// Found by the `dicom` fuzz target (out of memory): an element with the unknown
+/// VR "Uz". The parser reads an unknown VR as UN (reserved bytes, then a 32-bit
+/// length: 4,294,967,089 here) while the guard read it with a 16-bit length (26)
+/// and let it pass; the parser then allocated 4 GB for a 1,346-byte file. The
+/// guard now reads lengths as the parser does.
+#[test]
+fn an_unknown_vr_is_read_with_the_parsers_length_and_refused() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_unknown_vr_length.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("element (0008,0016) declares 4294967089 bytes"),
+        "the guard refused it: {e}"
+    );
+}
+
 /// The same file with its group length made right: the deflated data set then
 /// starts with bytes that do not inflate, which the guard says.
 #[test]

@@ -378,20 +378,31 @@ impl<R: Source> Walker<R> {
 
 /// VRs with a 2-byte reserved field and a 4-byte length (explicit VR).
 fn long_vr(vr: [u8; 2]) -> bool {
-    matches!(
+    // As the parser reads it: the VRs of PS3.5 table 7.1-2 have a 16-bit length,
+    // every other one, unknown ones included (read as UN), a 32-bit length after
+    // two reserved bytes.
+    !matches!(
         &vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
 }
