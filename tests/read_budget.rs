@@ -214,3 +214,59 @@ fn info_never_prints_nan_for_overflowing_scaling() {
     assert!(!stats.contains("NaN") && !stats.contains("inf"), "{stats}");
     assert!(r.stdout.contains("NaN/Inf voxels"), "{}", r.stdout);
 }
+
+/// One explicit-VR little-endian element with a 16-bit length.
+fn short_element(out: &mut Vec<u8>, group: u16, elem: u16, vr: &[u8; 2], value: &[u8]) {
+    out.extend_from_slice(&group.to_le_bytes());
+    out.extend_from_slice(&elem.to_le_bytes());
+    out.extend_from_slice(vr);
+    out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    out.extend_from_slice(value);
+}
+
+/// A deflated DICOM file whose data set is one private OB element of `zeros`
+/// zero bytes: a few KB on disk, `zeros` bytes once inflated.
+fn deflated_dicom_bomb(path: &Path, zeros: usize) {
+    let mut meta = Vec::new();
+    short_element(&mut meta, 2, 2, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
+    short_element(&mut meta, 2, 3, b"UI", b"1.2.3.4\0");
+    short_element(&mut meta, 2, 0x10, b"UI", b"1.2.840.10008.1.2.1.99");
+    let mut file = vec![0u8; 128];
+    file.extend_from_slice(b"DICM");
+    short_element(&mut file, 2, 0, b"UL", &(meta.len() as u32).to_le_bytes());
+    file.extend_from_slice(&meta);
+    let mut e = flate2::write::DeflateEncoder::new(file, flate2::Compression::fast());
+    let mut head = Vec::new();
+    head.extend_from_slice(&0x0009u16.to_le_bytes());
+    head.extend_from_slice(&0x1000u16.to_le_bytes());
+    head.extend_from_slice(b"OB\0\0");
+    head.extend_from_slice(&(zeros as u32).to_le_bytes());
+    e.write_all(&head).expect("write");
+    let block = vec![0u8; 1 << 20];
+    let mut left = zeros;
+    while left > 0 {
+        let n = left.min(block.len());
+        e.write_all(&block[..n]).expect("write");
+        left -= n;
+    }
+    let bytes = e.finish().expect("finish");
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn a_deflated_dicom_bomb_is_refused_within_the_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = dir.path().join("bomb.dcm");
+    deflated_dicom_bomb(&b, 256 << 20);
+    let size = std::fs::metadata(&b).expect("meta").len();
+    let r = info(&b, "32M");
+    eprintln!(
+        "deflated DICOM ({size} bytes -> 256 MiB) with a 32 MiB budget: refused={} peak RSS {:.1} MiB: {}",
+        !r.ok,
+        mib(r.max_rss),
+        r.stderr.trim()
+    );
+    assert!(!r.ok);
+    assert!(r.stderr.contains("inflates to more than"), "{}", r.stderr);
+    assert!(r.max_rss < (32 << 20) + BASE_RSS, "{} MiB", mib(r.max_rss));
+}

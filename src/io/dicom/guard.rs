@@ -5,7 +5,8 @@
 //! would cost 4 GB of memory before failing. This walk reads only element headers
 //! (seeking over values) and refuses any length larger than what is left of the
 //! file, so allocations stay bounded by the file size. A deflated data set is
-//! inflated first (at most [`MAX_INFLATED_BYTES`]) and its lengths are checked
+//! inflated first (at most [`MAX_INFLATED_BYTES`] or the read budget, whichever
+//! is smaller) and its lengths are checked
 //! against the inflated size: a file size says nothing about what deflate holds.
 
 use std::fs::File;
@@ -89,18 +90,21 @@ pub(super) fn check_lengths(path: &Path, stop_at_pixels: bool) -> Result<(), Str
     match ts.as_str() {
         DEFLATED => {
             // explicit VR little endian inside the deflate stream
+            // Within the read budget too: the parser inflates the data set again.
+            let cap = MAX_INFLATED_BYTES.min(crate::io::budget::max_read_bytes());
             let mut inflated = Vec::new();
             let read = flate2::read::DeflateDecoder::new(&mut w.r)
-                .take(MAX_INFLATED_BYTES + 1)
+                .take(cap + 1)
                 .read_to_end(&mut inflated);
             if let Err(e) = read
                 && inflated.is_empty()
             {
                 return Err(format!("the deflated data set does not inflate: {e}"));
             }
-            if inflated.len() as u64 > MAX_INFLATED_BYTES {
+            if inflated.len() as u64 > cap {
                 return Err(format!(
-                    "the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes"
+                    "the deflated data set inflates to more than {cap} bytes (the read budget, {})",
+                    crate::io::budget::MAX_READ_BYTES_ENV
                 ));
             }
             let len = inflated.len() as u64;
