@@ -660,6 +660,23 @@ fn a_deflated_data_set_that_does_not_inflate_is_refused() {
     );
 }
 
+/// Found by the `dicom` fuzz target: a JPEG 2000 codestream declaring 32 × 8192
+/// pixels in a 32 × 32 image; dicom-rs's adapter copied every decoded sample into
+/// a buffer sized from the DICOM header and indexed past it (a panic, caught as
+/// "the decoder failed"). The JPEG 2000 guard reads each frame's SIZ segment first.
+#[test]
+fn a_jpeg2000_frame_of_another_size_is_refused_by_the_guard() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_j2k_size_mismatch.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the codestream holds 32 × 8192 pixels, the DICOM header 32 × 32"),
+        "the guard refused it: {e}"
+    );
+}
+
 /// Found by the `dicom` fuzz target (one bit changed in an RLE Lossless seed): the
 /// second RLE segment of an 8 × 8 16-bit image decodes to 63 bytes, and dicom-rs's
 /// RLE decoder indexed past its end (a panic, caught as "the decoder failed").

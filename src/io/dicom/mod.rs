@@ -30,6 +30,7 @@
 mod geometry;
 mod guard;
 mod header;
+mod j2k;
 mod jpegls;
 mod pixels;
 mod rle;

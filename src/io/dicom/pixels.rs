@@ -3,7 +3,7 @@
 use super::header::{FileHeader, error_chain};
 use super::series::FrameRef;
 use super::{DicomError, ReadProgress};
-use super::{jpegls, rle};
+use super::{j2k, jpegls, rle};
 use crate::volume::Voxels;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
@@ -231,6 +231,9 @@ fn decode_file_inner(
     if rle::is_rle(&uid) {
         check_rle(&obj, h, &syntax)?;
     }
+    if j2k::is_j2k(&uid) {
+        check_j2k(&obj, h, &syntax)?;
+    }
     let px = obj.decode_pixel_data().map_err(|e| DicomError::Decode {
         syntax: syntax.clone(),
         reason: error_chain(&e),
@@ -348,6 +351,34 @@ fn check_jpegls(
         .and_then(|e| e.value().fragments())
         .unwrap_or(&[]);
     jpegls::check_frames(fragments, expected).map_err(|reason| DicomError::Decode {
+        syntax: syntax.to_string(),
+        reason,
+        path: h.path.clone(),
+    })
+}
+
+/// Reads every JPEG 2000 frame's image size before dicom-rs decodes it (see `j2k`).
+fn check_j2k(
+    obj: &dicom_object::DefaultDicomObject,
+    h: &FileHeader,
+    syntax: &str,
+) -> Result<(), DicomError> {
+    let read = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let expected = j2k::Expected {
+        cols: h.cols,
+        rows: h.rows,
+        samples_per_pixel: read(tags::SAMPLES_PER_PIXEL),
+        bits_allocated: read(tags::BITS_ALLOCATED),
+    };
+    let fragments = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+        .unwrap_or(&[]);
+    j2k::check_frames(fragments, expected).map_err(|reason| DicomError::Decode {
         syntax: syntax.to_string(),
         reason,
         path: h.path.clone(),
