@@ -641,6 +641,24 @@ fn an_unknown_vr_is_read_with_the_parsers_length_and_refused() {
     );
 }
 
+/// Found by the `dicom` fuzz target (out of memory): a deflated data set whose
+/// stream breaks after a few elements. The guard's bulk inflate lost the bytes
+/// before the break and let the file pass; the parser, reading in small pieces,
+/// got an element declaring 4.2 GB from them and allocated it. A stream that
+/// breaks anywhere is now refused.
+#[test]
+fn a_deflated_data_set_that_breaks_midway_is_refused() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_deflate_corrupt_stream.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the deflated data set does not inflate"),
+        "the guard refused it: {e}"
+    );
+}
+
 /// The same file with its group length made right: the deflated data set then
 /// starts with bytes that do not inflate, which the guard says.
 #[test]
