@@ -659,6 +659,22 @@ fn a_deflated_data_set_that_breaks_midway_is_refused() {
     );
 }
 
+/// Found by the `dicom` fuzz target (out of memory): a zero-length pixel data
+/// element followed by a damaged tag and a stray item outside any sequence. The
+/// guard stopped at the item; the parser read on, into the JPEG 2000 stream, found
+/// an element declaring 4.3 GB and allocated it. Such an item is now refused.
+#[test]
+fn an_item_outside_any_sequence_is_refused_by_the_guard() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_stray_item.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("an item or delimiter tag (FFFE,E000) outside any sequence"),
+        "the guard refused it: {e}"
+    );
+}
+
 /// The same file with its group length made right: the deflated data set then
 /// starts with bytes that do not inflate, which the guard says.
 #[test]

@@ -263,7 +263,16 @@ impl<R: Source> Walker<R> {
             };
             let tag = (self.u16([t[0], t[1]]), self.u16([t[2], t[3]]));
             if tag.0 == 0xFFFE {
-                // Item or delimiter at the data set level: its length, then stop.
+                if depth == 0 {
+                    // Outside any sequence an item or delimiter has no place; the
+                    // parser reads on past one with another idea of where the
+                    // elements after it start than this walk could follow.
+                    return Err(format!(
+                        "an item or delimiter tag (FFFE,{:04X}) outside any sequence",
+                        tag.1
+                    ));
+                }
+                // Item or delimiter inside an item: its length, then stop.
                 let _ = self.read::<4>();
                 return Ok(Stop::Done);
             }
