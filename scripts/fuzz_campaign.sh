@@ -33,7 +33,7 @@ case "$target" in
   nifti|dicom) seeds=(tests/corpus) ;;
 esac
 
-(cd fuzz && cargo fuzz build -O -a -s none --target-dir "$tdir" "$target")
+(cd fuzz && cargo fuzz build -O -s none --target-dir "$tdir" "$target")
 bin="$tdir/x86_64-unknown-linux-gnu/release/$target"
 log="$work/logs/$target-$(date -u +%Y%m%dT%H%M%SZ).log"
 echo "campaign: $target, ${seconds} s or ${max_execs} executions; log $log"

@@ -675,6 +675,18 @@ fn an_item_outside_any_sequence_is_refused_by_the_guard() {
     );
 }
 
+/// Found by the `dicom` fuzz target built with overflow checks in every crate: an
+/// addition in OpenJPEG's Rust port that wraps (as in C) on a damaged packet
+/// header. As shipped, the decoder fails cleanly; this keeps it so.
+#[test]
+fn a_damaged_jpeg2000_packet_header_is_a_clean_decoder_error() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_j2k_packet_overflow.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
+    assert!(e.to_string().contains("jpeg2k decoder failure"), "{e}");
+}
+
 /// The same file with its group length made right: the deflated data set then
 /// starts with bytes that do not inflate, which the guard says.
 #[test]
