@@ -25,6 +25,16 @@ pub(super) struct FrameHeader {
     pub intercept: f64,
 }
 
+/// What the DICOM header says each encapsulated frame holds, for the guards in
+/// front of the codecs (`jpegls`, `j2k`, `rle`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FrameShape {
+    pub cols: u32,
+    pub rows: u32,
+    pub samples_per_pixel: u32,
+    pub bits_allocated: u32,
+}
+
 /// Header facts of one image file.
 #[derive(Debug, Clone)]
 pub(super) struct FileHeader {

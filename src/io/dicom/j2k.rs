@@ -11,6 +11,7 @@
 //! header: width, height, number of components, and at most 16 bits per
 //! component.
 
+use super::header::FrameShape;
 /// JPEG 2000 transfer syntaxes dicom-rs decodes with OpenJPEG (lossless and
 /// lossy, and the High-Throughput ones).
 const SYNTAXES: [&str; 5] = [
@@ -31,21 +32,12 @@ pub(super) fn is_j2k(uid: &str) -> bool {
     SYNTAXES.contains(&uid)
 }
 
-/// What the DICOM header says each frame holds.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Expected {
-    pub cols: u32,
-    pub rows: u32,
-    pub samples_per_pixel: u32,
-    pub bits_allocated: u32,
-}
-
 /// Checks the SIZ segment of every frame in `fragments` (the encapsulated pixel
 /// data, without the offset table): each frame starts at a fragment that begins
 /// with a codestream or a JP2 file, and fragments that begin with neither
 /// continue the frame before them. The error is the reason, for
 /// [`super::DicomError::Decode`].
-pub(super) fn check_frames(fragments: &[Vec<u8>], expected: Expected) -> Result<(), String> {
+pub(super) fn check_frames(fragments: &[Vec<u8>], expected: FrameShape) -> Result<(), String> {
     let Some(first) = fragments.first() else {
         return Err("the encapsulated pixel data hold no JPEG 2000 frame".into());
     };
@@ -80,7 +72,7 @@ fn codestream(fragment: &[u8]) -> Option<&[u8]> {
     None
 }
 
-fn check_siz(stream: &[u8], e: Expected) -> Result<(), String> {
+fn check_siz(stream: &[u8], e: FrameShape) -> Result<(), String> {
     if !stream.starts_with(&SOC_SIZ) {
         return Err("the codestream does not start with its image size (SIZ) segment".into());
     }
@@ -143,7 +135,7 @@ mod tests {
         s
     }
 
-    const CT: Expected = Expected {
+    const CT: FrameShape = FrameShape {
         cols: 32,
         rows: 32,
         samples_per_pixel: 1,

@@ -11,6 +11,7 @@
 //! its own exceptions and returns error codes; a Rust panic anywhere in the
 //! decoding is caught by `pixels::decode_file`.
 
+use super::header::FrameShape;
 use std::borrow::Cow;
 
 /// JPEG-LS Lossless Image Compression.
@@ -23,21 +24,12 @@ pub(super) fn is_jpegls(uid: &str) -> bool {
     uid == LOSSLESS || uid == NEAR_LOSSLESS
 }
 
-/// What the DICOM header says each frame holds.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Expected {
-    pub cols: u32,
-    pub rows: u32,
-    pub samples_per_pixel: u32,
-    pub bits_allocated: u32,
-}
-
 /// Checks the JPEG-LS header of every frame in `fragments` (the encapsulated
 /// pixel data, without the offset table) against `expected` and returns the
 /// largest NEAR they declare (0: lossless; near-lossless decoding leaves every
 /// sample within NEAR of the original). The error is the reason, for
 /// [`super::DicomError::Decode`].
-pub(super) fn check_frames(fragments: &[Vec<u8>], expected: Expected) -> Result<u8, String> {
+pub(super) fn check_frames(fragments: &[Vec<u8>], expected: FrameShape) -> Result<u8, String> {
     let streams = frame_streams(fragments);
     if streams.is_empty() {
         return Err("the encapsulated pixel data hold no JPEG-LS frame".into());
@@ -78,7 +70,7 @@ fn frame_streams(fragments: &[Vec<u8>]) -> Vec<Cow<'_, [u8]>> {
 
 /// Reads one stream's frame header with CharLS, compares it to `expected` and
 /// returns the NEAR of its first scan.
-fn check_stream(stream: &[u8], expected: Expected) -> Result<u8, String> {
+fn check_stream(stream: &[u8], expected: FrameShape) -> Result<u8, String> {
     if stream.is_empty() {
         return Err("empty JPEG-LS frame".into());
     }
@@ -163,7 +155,7 @@ mod tests {
         s
     }
 
-    const CT: Expected = Expected {
+    const CT: FrameShape = FrameShape {
         cols: 512,
         rows: 512,
         samples_per_pixel: 1,
@@ -190,7 +182,7 @@ mod tests {
         assert!(e.starts_with("JPEG-LS frame 2:"), "{e}");
         let e = check_frames(
             &[header(512, 512, 16, 0)],
-            Expected {
+            FrameShape {
                 bits_allocated: 8,
                 ..CT
             },

@@ -1,6 +1,6 @@
 //! Decoding pixel data (in parallel over files) into Hounsfield units.
 
-use super::header::{FileHeader, error_chain};
+use super::header::{FileHeader, FrameShape, error_chain};
 use super::series::FrameRef;
 use super::{DicomError, ReadProgress};
 use super::{j2k, jpegls, rle};
@@ -223,16 +223,18 @@ fn decode_file_inner(
         });
     }
     complete_image_attributes(&mut obj, path)?;
+    // The codecs trust their streams: each frame is checked against the header
+    // first. JPEG-LS also gives the largest NEAR of its frames.
     let near = if jpegls::is_jpegls(&uid) {
-        check_jpegls(&obj, h, &syntax)?
+        guard_frames(&obj, h, &syntax, jpegls::check_frames)?
     } else {
         0
     };
     if rle::is_rle(&uid) {
-        check_rle(&obj, h, &syntax)?;
+        guard_frames(&obj, h, &syntax, rle::check_frames)?;
     }
     if j2k::is_j2k(&uid) {
-        check_j2k(&obj, h, &syntax)?;
+        guard_frames(&obj, h, &syntax, j2k::check_frames)?;
     }
     let px = obj.decode_pixel_data().map_err(|e| DicomError::Decode {
         syntax: syntax.clone(),
@@ -328,19 +330,21 @@ fn decode_file_inner(
     })
 }
 
-/// Checks every JPEG-LS frame header against the DICOM header before CharLS
-/// sizes its output from it (see [`jpegls`]); returns the largest NEAR.
-fn check_jpegls(
+/// Runs one of the guards in front of the codecs (`jpegls`, `j2k`, `rle`) over
+/// the encapsulated frames, with the frame shape the DICOM header declares; its
+/// refusal becomes a [`DicomError::Decode`] naming the syntax and the file.
+fn guard_frames<T>(
     obj: &dicom_object::DefaultDicomObject,
     h: &FileHeader,
     syntax: &str,
-) -> Result<u8, DicomError> {
+    guard: impl FnOnce(&[Vec<u8>], FrameShape) -> Result<T, String>,
+) -> Result<T, DicomError> {
     let read = |tag| {
         obj.get(tag)
             .and_then(|e| e.to_int::<u32>().ok())
             .unwrap_or(0)
     };
-    let expected = jpegls::Expected {
+    let shape = FrameShape {
         cols: h.cols,
         rows: h.rows,
         samples_per_pixel: read(tags::SAMPLES_PER_PIXEL),
@@ -350,64 +354,7 @@ fn check_jpegls(
         .get(tags::PIXEL_DATA)
         .and_then(|e| e.value().fragments())
         .unwrap_or(&[]);
-    jpegls::check_frames(fragments, expected).map_err(|reason| DicomError::Decode {
-        syntax: syntax.to_string(),
-        reason,
-        path: h.path.clone(),
-    })
-}
-
-/// Reads every JPEG 2000 frame's image size before dicom-rs decodes it (see `j2k`).
-fn check_j2k(
-    obj: &dicom_object::DefaultDicomObject,
-    h: &FileHeader,
-    syntax: &str,
-) -> Result<(), DicomError> {
-    let read = |tag| {
-        obj.get(tag)
-            .and_then(|e| e.to_int::<u32>().ok())
-            .unwrap_or(0)
-    };
-    let expected = j2k::Expected {
-        cols: h.cols,
-        rows: h.rows,
-        samples_per_pixel: read(tags::SAMPLES_PER_PIXEL),
-        bits_allocated: read(tags::BITS_ALLOCATED),
-    };
-    let fragments = obj
-        .get(tags::PIXEL_DATA)
-        .and_then(|e| e.value().fragments())
-        .unwrap_or(&[]);
-    j2k::check_frames(fragments, expected).map_err(|reason| DicomError::Decode {
-        syntax: syntax.to_string(),
-        reason,
-        path: h.path.clone(),
-    })
-}
-
-/// Walks every RLE frame before dicom-rs decodes it (see `rle`).
-fn check_rle(
-    obj: &dicom_object::DefaultDicomObject,
-    h: &FileHeader,
-    syntax: &str,
-) -> Result<(), DicomError> {
-    let read = |tag| {
-        obj.get(tag)
-            .and_then(|e| e.to_int::<u32>().ok())
-            .unwrap_or(0)
-    };
-    let fragments = obj
-        .get(tags::PIXEL_DATA)
-        .and_then(|e| e.value().fragments())
-        .unwrap_or(&[]);
-    rle::check_frames(
-        fragments,
-        h.rows,
-        h.cols,
-        read(tags::SAMPLES_PER_PIXEL),
-        read(tags::BITS_ALLOCATED),
-    )
-    .map_err(|reason| DicomError::Decode {
+    guard(fragments, shape).map_err(|reason| DicomError::Decode {
         syntax: syntax.to_string(),
         reason,
         path: h.path.clone(),

@@ -12,6 +12,7 @@
 //! segment count (1 to 15) and fifteen offsets, one segment per byte of each
 //! sample, in order.
 
+use super::header::FrameShape;
 /// RLE Lossless.
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
@@ -27,13 +28,13 @@ pub(super) fn is_rle(uid: &str) -> bool {
 /// segments, offsets inside the fragment and in order, and each segment the
 /// decoder reads producing at least `rows × cols` bytes. The error is the
 /// reason, for [`super::DicomError::Decode`].
-pub(super) fn check_frames(
-    fragments: &[Vec<u8>],
-    rows: u32,
-    cols: u32,
-    samples_per_pixel: u32,
-    bits_allocated: u32,
-) -> Result<(), String> {
+pub(super) fn check_frames(fragments: &[Vec<u8>], shape: FrameShape) -> Result<(), String> {
+    let FrameShape {
+        rows,
+        cols,
+        samples_per_pixel,
+        bits_allocated,
+    } = shape;
     if fragments.is_empty() {
         return Err("the encapsulated pixel data hold no RLE frame".into());
     }
@@ -133,6 +134,15 @@ fn packbits_len(segment: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    fn shape(bits_allocated: u32) -> FrameShape {
+        FrameShape {
+            cols: 2,
+            rows: 2,
+            samples_per_pixel: 1,
+            bits_allocated,
+        }
+    }
+
     /// One frame: a header with `offsets` and the segments after it.
     fn frame(segments: &[Vec<u8>]) -> Vec<u8> {
         let mut header = vec![0u8; HEADER];
@@ -169,35 +179,32 @@ mod tests {
         // 2 × 2 pixels of 16 bits: two segments (high and low bytes) of 4 bytes.
         let seg = vec![(-3i8) as u8, 0];
         let good = frame(&[seg.clone(), seg.clone()]);
-        assert_eq!(
-            check_frames(std::slice::from_ref(&good), 2, 2, 1, 16),
-            Ok(())
-        );
+        assert_eq!(check_frames(std::slice::from_ref(&good), shape(16)), Ok(()));
 
         let short = frame(&[seg.clone(), vec![1, 0, 0]]);
-        let e = check_frames(&[short], 2, 2, 1, 16).expect_err("short segment");
+        let e = check_frames(&[short], shape(16)).expect_err("short segment");
         assert!(e.contains("decodes to 2 bytes"), "{e}");
 
         let one = frame(std::slice::from_ref(&seg));
-        let e = check_frames(&[one], 2, 2, 1, 16).expect_err("one segment");
+        let e = check_frames(&[one], shape(16)).expect_err("one segment");
         assert!(e.contains("needs 2"), "{e}");
 
-        let e = check_frames(&[good[..40].to_vec()], 2, 2, 1, 16).expect_err("cut header");
+        let e = check_frames(&[good[..40].to_vec()], shape(16)).expect_err("cut header");
         assert!(e.contains("shorter than the RLE header"), "{e}");
 
         let mut count = good.clone();
         count[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        let e = check_frames(&[count], 2, 2, 1, 16).expect_err("count");
+        let e = check_frames(&[count], shape(16)).expect_err("count");
         assert!(e.contains("segments (1 to 15"), "{e}");
 
         let mut order = good.clone();
         order[8..12].copy_from_slice(&1000u32.to_le_bytes());
-        let e = check_frames(&[order], 2, 2, 1, 16).expect_err("offsets");
+        let e = check_frames(&[order], shape(16)).expect_err("offsets");
         assert!(e.contains("not in order"), "{e}");
 
-        let e = check_frames(&[good.clone(), vec![0; 10]], 2, 2, 1, 16).expect_err("frame 2");
+        let e = check_frames(&[good.clone(), vec![0; 10]], shape(16)).expect_err("frame 2");
         assert!(e.starts_with("RLE frame 2:"), "{e}");
-        assert!(check_frames(&[], 2, 2, 1, 16).is_err());
-        assert!(check_frames(&[good], 2, 2, 1, 32).is_err());
+        assert!(check_frames(&[], shape(16)).is_err());
+        assert!(check_frames(&[good], shape(32)).is_err());
     }
 }
