@@ -37,18 +37,23 @@ fn header(dims: [i16; 3], datatype: i16, bitpix: i16, slope: f32) -> Vec<u8> {
     h
 }
 
+/// Writes `n` zero bytes in 1 MiB blocks.
+fn write_zeros(w: &mut impl Write, n: usize) {
+    let block = vec![0u8; 1 << 20];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(block.len());
+        w.write_all(&block[..k]).expect("write");
+        left -= k;
+    }
+}
+
 /// gzip of the header followed by `zeros` zero bytes of voxels (a bomb: ~1000:1).
 fn bomb(path: &Path, hdr: &[u8], zeros: usize) {
     let f = std::fs::File::create(path).expect("create");
     let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
     e.write_all(hdr).expect("write");
-    let block = vec![0u8; 1 << 20];
-    let mut left = zeros;
-    while left > 0 {
-        let n = left.min(block.len());
-        e.write_all(&block[..n]).expect("write");
-        left -= n;
-    }
+    write_zeros(&mut e, zeros);
     e.finish().expect("finish");
 }
 
@@ -242,13 +247,7 @@ fn deflated_dicom_bomb(path: &Path, zeros: usize) {
     head.extend_from_slice(b"OB\0\0");
     head.extend_from_slice(&(zeros as u32).to_le_bytes());
     e.write_all(&head).expect("write");
-    let block = vec![0u8; 1 << 20];
-    let mut left = zeros;
-    while left > 0 {
-        let n = left.min(block.len());
-        e.write_all(&block[..n]).expect("write");
-        left -= n;
-    }
+    write_zeros(&mut e, zeros);
     let bytes = e.finish().expect("finish");
     std::fs::write(path, bytes).expect("write");
 }

@@ -10,6 +10,7 @@
 mod support;
 
 mod dicom_chooser;
+mod dicom_corpus;
 mod dicom_read;
 mod dicom_sitk;
 mod fuzz_corpus;
