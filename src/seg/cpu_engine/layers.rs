@@ -13,7 +13,8 @@ pub(super) fn tile_pixels(k: usize) -> usize {
 
 /// The im2col rows of output pixels `p0 .. p0 + m` of one `[h, w, c]` image:
 /// row `i`, columns `(ky·3 + kx)·c .. +c` = input pixel `(y + ky − 1, x + kx − 1)`
-/// (zeros outside the image). `a` must be zeroed.
+/// (zeros outside the image). Every value of the `m` rows is written, so `a` may
+/// hold anything before (a recycled buffer needs no clearing).
 pub(super) fn im2col3(
     a: &mut [f32],
     src: &[f32],
@@ -27,17 +28,22 @@ pub(super) fn im2col3(
     for (i, row) in a.chunks_exact_mut(k).take(m).enumerate() {
         let p = p0 + i;
         let (y, x) = (p / w, p % w);
-        for ky in 0..3 {
+        for (ky, taps) in row.chunks_exact_mut(3 * c).enumerate() {
             let Some(yy) = (y + ky).checked_sub(1).filter(|&v| v < h) else {
+                taps.fill(0.0);
                 continue;
             };
-            // Contiguous run of the three taps of this kernel row inside the image.
+            // Contiguous run of the three taps of this kernel row inside the image;
+            // the taps left or right of the image are zeros.
             let x_lo = x.saturating_sub(1);
             let x_hi = (x + 1).min(w - 1);
             let kx_lo = x_lo + 1 - x;
             let n = x_hi + 1 - x_lo;
-            let from = &src[(yy * w + x_lo) * c..][..n * c];
-            row[(ky * 3 + kx_lo) * c..][..n * c].copy_from_slice(from);
+            let (left, rest) = taps.split_at_mut(kx_lo * c);
+            let (inside, right) = rest.split_at_mut(n * c);
+            left.fill(0.0);
+            inside.copy_from_slice(&src[(yy * w + x_lo) * c..][..n * c]);
+            right.fill(0.0);
         }
     }
 }

@@ -503,9 +503,10 @@ impl Conv3 {
                     .for_each(|(t, dst)| {
                         let p0 = t * tile;
                         let m = dst.len() / cout;
-                        let mut a = vec![0.0f32; m * k];
+                        let mut a = pool.for_overwrite(m * k);
                         im2col3(&mut a, src, x.h, x.w, cin, p0, m);
                         matmul(dst, &a, &self.w, m, k, cout, inner);
+                        pool.recycle(a);
                         add_bias(dst, &self.b, self.relu);
                     });
             });

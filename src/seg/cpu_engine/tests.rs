@@ -103,3 +103,28 @@ fn max_pool_takes_the_largest_of_each_2x2_block() {
     x.data = vec![1.0, 5.0, -1.0, -2.0, 3.0, 2.0, -3.0, -0.5];
     assert_eq!(max_pool2(&x, &Buffers::default()).data, vec![5.0, -0.5]);
 }
+
+#[test]
+fn im2col_writes_every_value_whatever_the_buffer_held() {
+    // Maps of one and two columns and rows too: the taps outside the image must
+    // become zeros even when the buffer held other values.
+    for (h, w, c) in [(5, 4, 3), (1, 1, 2), (2, 1, 1), (1, 3, 4)] {
+        let x = fmap(1, h, w, c);
+        let m = h * w;
+        let mut clean = vec![0.0f32; m * 9 * c];
+        let mut dirty = vec![f32::NAN; m * 9 * c];
+        im2col3(&mut clean, &x.data, h, w, c, 0, m);
+        im2col3(&mut dirty, &x.data, h, w, c, 0, m);
+        assert!(
+            clean
+                .iter()
+                .zip(&dirty)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{h}x{w}x{c}"
+        );
+        // A tile starting inside the image: the same rows as the whole.
+        let mut part = vec![7.0f32; (m - 1) * 9 * c];
+        im2col3(&mut part, &x.data, h, w, c, 1, m - 1);
+        assert_eq!(part, clean[9 * c..]);
+    }
+}

@@ -115,10 +115,13 @@ pub(super) fn conv3_weight_grad(x: &Fmap, dz: &[f32], cout: usize) -> Vec<f32> {
                 let (img, t) = (job / per_image, job % per_image);
                 let p0 = t * tile;
                 let m = tile.min(hw - p0);
-                a.clear();
-                a.resize(m * k, 0.0);
+                // Every value is written: the buffer is only grown, never cleared.
+                if a.len() < m * k {
+                    a.resize(m * k, 0.0);
+                }
+                let a = &mut a[..m * k];
                 im2col3(
-                    &mut a,
+                    a,
                     &x.data[img * hw * cin..][..hw * cin],
                     x.h,
                     x.w,
@@ -128,16 +131,7 @@ pub(super) fn conv3_weight_grad(x: &Fmap, dz: &[f32], cout: usize) -> Vec<f32> {
                 );
                 let d = &dz[(img * hw + p0) * cout..][..m * cout];
                 // acc[k, cout] += aᵀ[k, m] · d[m, cout]
-                gemm_strided(
-                    &mut acc,
-                    true,
-                    (k, cout, m),
-                    &a,
-                    (1, k),
-                    d,
-                    (cout, 1),
-                    inner,
-                );
+                gemm_strided(&mut acc, true, (k, cout, m), a, (1, k), d, (cout, 1), inner);
             }
             acc
         })
