@@ -89,14 +89,14 @@ impl AppState {
             }
             Command::RemoveLayer(id) => {
                 if self.edit_layer() == Some(id)
-                    && self.ask_before_discarding(Pending::RemoveEditLayer)
+                    && self.edit.ask_before_discarding(Pending::RemoveEditLayer)
                 {
                     return;
                 }
                 self.doc.layers.remove(id);
             }
             Command::CloseVolume => {
-                if self.ask_before_discarding(Pending::CloseVolume) {
+                if self.edit.ask_before_discarding(Pending::CloseVolume) {
                     return;
                 }
                 self.doc.close();
@@ -115,7 +115,11 @@ impl AppState {
                     self.notices.remove(n);
                 }
             }
-            Command::Edit(c) => self.apply_edit(c),
+            Command::Edit(c) if c.is_guard() => self.apply_guard_command(c),
+            Command::Edit(c) => {
+                let mut parts = self.parts();
+                parts.edit.apply(c, &mut parts.cx);
+            }
             Command::FineTune(c) => self.apply_fine_tune(c),
             Command::Seg(c) => self.apply_seg(c),
         }

@@ -146,7 +146,8 @@ impl AppState {
     }
 
     pub(super) fn apply_loaded(&mut self, item: Loaded) {
-        let Some(item) = self.defer_loaded(item) else {
+        let mut parts = self.parts();
+        let Some(item) = parts.edit.defer_loaded(item, &mut parts.cx) else {
             return;
         };
         match item {

@@ -110,6 +110,20 @@ pub enum EditCommand {
     Answer(Choice),
 }
 
+impl EditCommand {
+    /// True for the commands of saving and of the unsaved-edits question, which
+    /// the app carries out (an answer may close the volume or show a loaded one).
+    pub fn is_guard(&self) -> bool {
+        matches!(
+            self,
+            EditCommand::Save
+                | EditCommand::SaveTo(_)
+                | EditCommand::ChooseSavePath
+                | EditCommand::Answer(_)
+        )
+    }
+}
+
 /// The editing part of the app state.
 pub struct EditState {
     /// Current tool.

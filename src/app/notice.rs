@@ -25,6 +25,24 @@ pub struct Notice {
 }
 
 impl Notice {
+    /// An error about no particular file.
+    pub fn error(text: impl Into<String>) -> Self {
+        Self {
+            kind: NoticeKind::Error,
+            text: text.into(),
+            path: None,
+        }
+    }
+
+    /// An information message.
+    pub fn info(text: impl Into<String>) -> Self {
+        Self {
+            kind: NoticeKind::Info,
+            text: text.into(),
+            path: None,
+        }
+    }
+
     /// The text with the file's full path shortened to its name (the full
     /// text is shown on hover).
     pub fn short_text(&self) -> String {

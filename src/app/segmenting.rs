@@ -280,7 +280,7 @@ impl AppState {
             ));
         } else {
             self.doc.layers.remove(id);
-            self.check_edit_session();
+            self.edit.check_session(&self.doc);
         }
     }
 

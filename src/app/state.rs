@@ -8,11 +8,15 @@
 //! feature modules above it (`editing`, `saving`, `fine_tuning`, `segmenting`,
 //! `measuring`, `exporting`, ...) add their own `impl AppState`.
 
+use super::context::Ctx;
 use super::document::{Document, VolumeEntry};
+use super::edit_state::EditState;
+use super::finetune_state::FineTuneState;
 use super::gpu_update::GpuUpdate;
 use super::jobs::{Job, Waker};
 use super::loading::{Loaded, QueuedLoad, SeriesPrompt};
 use super::notice::{Notice, NoticeKind};
+use super::segment::SegTools;
 use super::settings::{Layout, Settings};
 use crate::render::{DisplayParams, ZoomPan};
 use crate::volume::{SliceMap, View, Volume};
@@ -36,6 +40,16 @@ pub struct Hover {
 }
 
 pub use super::layers::StateError;
+
+/// The features' own states and the shared parts they may touch, borrowed apart
+/// by [`AppState::parts`]: a feature's method gets its own state and the
+/// [`Ctx`], never another feature's state.
+pub(super) struct Parts<'a> {
+    /// The document, notices, waker, settings and crosshair.
+    pub(super) cx: Ctx<'a>,
+    /// Mask editing and saving.
+    pub(super) edit: &'a mut EditState,
+}
 
 /// The state of the viewer.
 pub struct AppState {
@@ -62,11 +76,11 @@ pub struct AppState {
     /// volumes are refused and the current one stays.
     pub max_texture_dim: usize,
     /// Mask editing: tools, the edit session, saving (see `edit_state`).
-    pub edit: super::edit_state::EditState,
+    pub edit: EditState,
     /// In-app fine-tuning (see `finetune_state`).
-    pub finetune: super::finetune_state::FineTuneState,
+    pub finetune: FineTuneState,
     /// Segmentation, models, live report figures and exports (see `segment`).
-    pub seg: super::segment::SegTools,
+    pub seg: SegTools,
     pub(super) load_job: Option<Job<(), Loaded>>,
     pub(super) queued_loads: VecDeque<QueuedLoad>,
     /// A DICOM input with several series waiting for the user's choice.
@@ -84,7 +98,7 @@ impl AppState {
             l => l,
         };
         Self {
-            seg: super::segment::SegTools::new(settings.seg_device),
+            seg: SegTools::new(settings.seg_device),
             settings,
             doc: Document::default(),
             cursor: [0; 3],
@@ -111,6 +125,23 @@ impl AppState {
         self.waker.clone()
     }
 
+    /// Splits the state into the features' own states and the [`Ctx`] they share.
+    pub(super) fn parts(&mut self) -> Parts<'_> {
+        let AppState {
+            settings,
+            doc,
+            cursor,
+            notices,
+            edit,
+            waker,
+            ..
+        } = self;
+        Parts {
+            cx: Ctx::new(doc, settings, *cursor, notices, waker),
+            edit,
+        }
+    }
+
     /// The volume shown, if any.
     pub fn volume(&self) -> Option<&Volume> {
         self.doc.volume()
@@ -123,8 +154,7 @@ impl AppState {
 
     /// The slice a view shows (the crosshair's coordinate on its normal axis).
     pub fn slice_index(&self, view: View) -> usize {
-        self.slice_map(view)
-            .map_or(0, |m| self.cursor[m.normal_axis])
+        super::context::slice_index(&self.doc, self.cursor, view)
     }
 
     /// Number of slices of a view (0 without a volume).
@@ -218,11 +248,7 @@ impl AppState {
 
     /// Shows an error until dismissed.
     pub fn push_error(&mut self, text: impl Into<String>) {
-        self.notices.push(Notice {
-            kind: NoticeKind::Error,
-            text: text.into(),
-            path: None,
-        });
+        self.notices.push(Notice::error(text));
     }
 
     /// Shows an error about a file until dismissed.
@@ -236,11 +262,7 @@ impl AppState {
 
     /// Shows an information message until dismissed.
     pub fn push_info(&mut self, text: impl Into<String>) {
-        self.notices.push(Notice {
-            kind: NoticeKind::Info,
-            text: text.into(),
-            path: None,
-        });
+        self.notices.push(Notice::info(text));
     }
 }
 

@@ -1,0 +1,88 @@
+//! The questions the UI and the tests ask the app state about its features,
+//! each a one-line delegate to the feature that owns the answer (the features'
+//! logic is in their own modules: `editing`, `saving`, ...).
+
+use super::edit_guard::Pending;
+use super::layers::LayerId;
+use super::state::{AppState, StateError};
+use crate::mask::LabelMask;
+use crate::volume::View;
+use std::path::{Path, PathBuf};
+
+impl AppState {
+    /// The layer showing the edited mask.
+    pub fn edit_layer(&self) -> Option<LayerId> {
+        super::editing::edit_layer(&self.doc)
+    }
+
+    /// The mask being edited (None before the first edit).
+    pub fn edited_mask(&self) -> Option<&LabelMask> {
+        self.edit.edited_mask()
+    }
+
+    /// Starts an edit session on what the overlay shows, unless one is running.
+    pub fn ensure_edit_session(&mut self) -> Result<(), StateError> {
+        self.edit.ensure_session(&mut self.doc)
+    }
+
+    /// True if the current axial slice is marked as reviewed.
+    pub fn axial_slice_reviewed(&self) -> bool {
+        self.edit.slice_reviewed(self.slice_index(View::Axial))
+    }
+
+    /// True if edits would be lost without saving.
+    pub fn has_unsaved_edits(&self) -> bool {
+        self.edit.is_modified()
+    }
+
+    /// The question waiting for an answer, if any.
+    pub fn pending_question(&self) -> Option<&Pending> {
+        self.edit.pending_question()
+    }
+
+    /// Where the last save went.
+    pub fn last_saved_mask(&self) -> Option<&Path> {
+        self.edit.last_saved_mask()
+    }
+
+    /// True while the mask is being written or a save dialog is open.
+    pub fn is_saving(&self) -> bool {
+        self.edit.is_saving()
+    }
+
+    /// True once the window may close (the user answered the question); reading it
+    /// clears it.
+    pub fn take_close_approved(&mut self) -> bool {
+        self.edit.take_close_approved()
+    }
+
+    /// Asks before `action` would drop unsaved edits. Returns true if the question
+    /// is now pending (the caller must not go on), false if there is nothing to lose.
+    pub fn ask_before_discarding(&mut self, action: Pending) -> bool {
+        self.edit.ask_before_discarding(action)
+    }
+
+    /// Name, progress and elapsed seconds of a running save.
+    pub fn save_progress(&self) -> Option<(String, f32)> {
+        self.edit.save_progress()
+    }
+
+    /// Where "Save mask" writes: next to the volume's file.
+    pub fn default_save_path(&self) -> Option<PathBuf> {
+        super::saving::default_save_path(&self.doc)
+    }
+
+    /// The window title: the volume's name and whether edits are unsaved.
+    pub fn window_title(&self) -> String {
+        let name = self
+            .doc
+            .entry()
+            .map_or(String::new(), |v| format!(" — {}", v.name));
+        let dirty = if self.has_unsaved_edits() {
+            " • unsaved edits"
+        } else {
+            ""
+        };
+        format!("lungscope{name}{dirty}")
+    }
+}
