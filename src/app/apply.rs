@@ -121,7 +121,10 @@ impl AppState {
                 parts.edit.apply(c, &mut parts.cx);
             }
             Command::FineTune(c) => self.apply_fine_tune(c),
-            Command::Seg(c) => self.apply_seg(c),
+            Command::Seg(c) => {
+                let mut parts = self.parts();
+                parts.seg.apply(c, &mut parts.cx);
+            }
         }
     }
 }

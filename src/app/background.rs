@@ -108,6 +108,17 @@ impl AppState {
         }));
     }
 
+    /// Takes the news of the segmentation tools' jobs: a placed segmentation lets
+    /// the edit session settle before it is recorded and the figures re-measured.
+    fn poll_seg_jobs(&mut self) {
+        let mut parts = self.parts();
+        if let Some(placed) = parts.seg.poll(&mut parts.cx) {
+            parts.edit.settle_after_segmentation(&mut parts.cx);
+            parts.seg.record(placed, parts.cx.doc);
+        }
+        parts.seg.poll_reports(&mut parts.cx);
+    }
+
     /// Takes finished work from background jobs. Call once per frame.
     pub fn poll_jobs(&mut self) {
         self.poll_edit_jobs();

@@ -61,6 +61,26 @@ impl EditState {
         }
     }
 
+    /// A new segmentation replaces what an edit session started from. Without
+    /// unsaved edits the session ends, so the next stroke edits the new result;
+    /// with unsaved edits the edited layer is kept (hidden) and nothing is lost.
+    pub fn settle_after_segmentation(&mut self, cx: &mut Ctx<'_>) {
+        let Some(id) = edit_layer(cx.doc) else {
+            return;
+        };
+        if self.is_modified() {
+            cx.doc.layers.set_visible(id, false);
+            let name = cx.doc.layers[id].name.clone();
+            cx.push_info(format!(
+                "Your unsaved edits stay in the hidden layer \"{name}\": show it to go on editing it, \
+                 or remove it to edit the new segmentation"
+            ));
+        } else {
+            cx.doc.layers.remove(id);
+            self.check_session(cx.doc);
+        }
+    }
+
     /// True if axial slice `k` is marked as reviewed.
     pub fn slice_reviewed(&self, k: usize) -> bool {
         self.session

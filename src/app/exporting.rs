@@ -1,36 +1,70 @@
-//! Exports of the report panel applied to the state (no egui): the measured label
-//! map as NIfTI and the report (PDF / HTML / JSON / CSV) with its provenance,
-//! written in the background. Both writers are atomic (temporary file, then
-//! rename), so a failure leaves nothing half-written. What is exported and where
-//! by default lives in `export`.
+//! Exports of the report panel (no egui): the measured label map as NIfTI and the
+//! report (PDF / HTML / JSON / CSV) with its provenance, written in the
+//! background by [`Exports`]' methods on a [`Ctx`]. Both writers are atomic
+//! (temporary file, then rename), so a failure leaves nothing half-written. What
+//! is exported and where by default lives in `export`; what the report is made of
+//! (the live figures, and whether a segmentation runs) comes in a [`ReportSource`].
 
+use super::context::Ctx;
 use super::dialog::{FileDialog, Pick};
-use super::export::{ExportKind, default_export_path};
-use super::figures::Figures;
+use super::document::Document;
+use super::export::{ExportKind, Exports, default_export_path};
+use super::figures::{Figures, LiveFigures};
 use super::jobs::{Job, JobStatus};
-use super::state::AppState;
+use super::settings::Settings;
 use crate::io;
 use crate::report::{self, FileStamp, Provenance, Report, SegmentationSource};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-impl AppState {
+/// What an export reads of the segmentation tools.
+#[derive(Clone, Copy)]
+pub struct ReportSource<'a> {
+    /// A segmentation runs (its previews are partial).
+    pub segmenting: bool,
+    /// The report panel's live figures.
+    pub figures: &'a LiveFigures,
+}
+
+impl ReportSource<'_> {
+    /// The figures if they match the masks `doc` shows now.
+    fn current(&self, doc: &Document) -> Option<&Figures> {
+        self.figures.current(doc, self.segmenting)
+    }
+}
+
+/// The default file of an export of what `doc` shows.
+fn default_path(doc: &Document, settings: &Settings, kind: ExportKind) -> PathBuf {
+    let ct = doc.entry().and_then(|v| v.path.clone());
+    let fallback = settings
+        .last_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    default_export_path(ct.as_deref(), &fallback, kind)
+}
+
+impl Exports {
     /// Why an export cannot run now (None when it can).
-    pub fn export_block_reason(&self, kind: ExportKind) -> Option<String> {
-        if !self.doc.is_open() {
+    pub fn block_reason(
+        &self,
+        kind: ExportKind,
+        doc: &Document,
+        source: ReportSource<'_>,
+    ) -> Option<String> {
+        if !doc.is_open() {
             return Some("open a CT volume first".into());
         }
-        if self.is_segmenting() {
+        if source.segmenting {
             return Some("a segmentation is running".into());
         }
-        if self.seg.exports.job.is_some() {
+        if self.job.is_some() {
             return Some("an export is running".into());
         }
-        if !self.doc.layers.iter().any(|l| l.visible) {
+        if !doc.layers.iter().any(|l| l.visible) {
             return Some("no visible mask: segment the volume or load a mask".into());
         }
-        if kind == ExportKind::Report && self.current_figures().is_none() {
-            return Some(match self.seg.figures.error() {
+        if kind == ExportKind::Report && source.current(doc).is_none() {
+            return Some(match source.figures.error() {
                 Some(e) => format!("the masks cannot be measured: {e}"),
                 None => "the figures are being measured".into(),
             });
@@ -38,25 +72,16 @@ impl AppState {
         None
     }
 
-    fn default_path(&self, kind: ExportKind) -> PathBuf {
-        let ct = self.doc.entry().and_then(|v| v.path.clone());
-        let fallback = self
-            .settings
-            .last_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("."));
-        default_export_path(ct.as_deref(), &fallback, kind)
-    }
-
-    pub(super) fn open_export_dialog(&mut self, kind: ExportKind) {
-        if let Some(reason) = self.export_block_reason(kind) {
-            self.push_error(format!("cannot export the {}: {reason}", kind.noun()));
+    /// Asks where to write an export (then writes it).
+    pub fn open_dialog(&mut self, kind: ExportKind, cx: &mut Ctx<'_>, source: ReportSource<'_>) {
+        if let Some(reason) = self.block_reason(kind, cx.doc, source) {
+            cx.push_error(format!("cannot export the {}: {reason}", kind.noun()));
             return;
         }
-        if self.seg.exports.dialog.is_some() {
+        if self.dialog.is_some() {
             return;
         }
-        let default = self.default_path(kind);
+        let default = default_path(cx.doc, cx.settings, kind);
         let dialog = match kind {
             ExportKind::Mask => {
                 FileDialog::new("Export mask", Pick::Save).filter("NIfTI", &["gz", "nii"])
@@ -74,25 +99,32 @@ impl AppState {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned()),
             )
-            .spawn(self.waker());
-        self.seg.exports.dialog = Some((kind, job));
+            .spawn(cx.waker());
+        self.dialog = Some((kind, job));
     }
 
-    pub(super) fn start_export(&mut self, kind: ExportKind, path: PathBuf) {
-        if let Some(reason) = self.export_block_reason(kind) {
-            self.push_error(format!("cannot export the {}: {reason}", kind.noun()));
+    /// Starts writing an export to `path`.
+    pub fn start(
+        &mut self,
+        kind: ExportKind,
+        path: PathBuf,
+        cx: &mut Ctx<'_>,
+        source: ReportSource<'_>,
+    ) {
+        if let Some(reason) = self.block_reason(kind, cx.doc, source) {
+            cx.push_error(format!("cannot export the {}: {reason}", kind.noun()));
             return;
         }
-        let Some(entry) = self.doc.entry() else {
+        let Some(entry) = cx.doc.entry() else {
             return;
         };
         let volume = Arc::clone(&entry.volume);
         let ct_path = entry.path.clone();
         let ct_name = entry.name.clone();
-        let waker = self.waker();
+        let waker = cx.waker();
         let job = match kind {
             ExportKind::Mask => {
-                let Some(mask) = self.composite().cloned() else {
+                let Some(mask) = cx.doc.layers.composite().cloned() else {
                     return;
                 };
                 Job::spawn("Exporting the mask", waker, move |ctx| {
@@ -102,7 +134,7 @@ impl AppState {
                 })
             }
             ExportKind::Report => {
-                let Some(figures) = self.current_figures().cloned() else {
+                let Some(figures) = source.current(cx.doc).cloned() else {
                     return;
                 };
                 Job::spawn("Exporting the report", waker, move |ctx| {
@@ -112,40 +144,41 @@ impl AppState {
                 })
             }
         };
-        self.seg.exports.job = Some((kind, job));
+        self.job = Some((kind, job));
     }
 
-    pub(super) fn poll_exports(&mut self) {
-        if let Some((kind, job)) = &mut self.seg.exports.dialog {
+    /// Takes the news of the export dialog and job. Called once per frame.
+    pub fn poll(&mut self, cx: &mut Ctx<'_>, source: ReportSource<'_>) {
+        if let Some((kind, job)) = &mut self.dialog {
             let kind = *kind;
             match job.poll() {
                 JobStatus::Running => {}
                 JobStatus::Done(picked) => {
-                    self.seg.exports.dialog = None;
+                    self.dialog = None;
                     if let Some(path) = picked.into_iter().next() {
-                        self.start_export(kind, path);
+                        self.start(kind, path, cx, source);
                     }
                 }
-                JobStatus::Cancelled => self.seg.exports.dialog = None,
+                JobStatus::Cancelled => self.dialog = None,
                 JobStatus::Failed(e) => {
-                    self.seg.exports.dialog = None;
-                    self.push_error(format!("file dialog failed: {e}"));
+                    self.dialog = None;
+                    cx.push_error(format!("file dialog failed: {e}"));
                 }
             }
         }
-        if let Some((kind, job)) = &mut self.seg.exports.job {
+        if let Some((kind, job)) = &mut self.job {
             let kind = *kind;
             match job.poll() {
                 JobStatus::Running => {}
                 JobStatus::Done(path) => {
-                    self.seg.exports.job = None;
-                    self.push_info(format!("{} written: {}", capitalised(kind), path.display()));
-                    self.seg.exports.last_written = Some(path);
+                    self.job = None;
+                    cx.push_info(format!("{} written: {}", capitalised(kind), path.display()));
+                    self.last_written = Some(path);
                 }
-                JobStatus::Cancelled => self.seg.exports.job = None,
+                JobStatus::Cancelled => self.job = None,
                 JobStatus::Failed(e) => {
-                    self.seg.exports.job = None;
-                    self.push_error(format!("cannot export the {}: {e}", kind.noun()));
+                    self.job = None;
+                    cx.push_error(format!("cannot export the {}: {e}", kind.noun()));
                 }
             }
         }

@@ -3,11 +3,14 @@
 //! measured with `analysis::Segmentation::from_label_map` + `analysis::analyze` in
 //! a background job, again whenever the mask revision or the volume changes (after
 //! segmentation, after loading a mask, after edits). Never while a segmentation
-//! runs: its previews are partial. The figures themselves live in `figures`.
+//! runs: its previews are partial. The figures themselves live in `figures`; these
+//! are [`LiveFigures`]' methods, polled by the segmentation tools that hold them.
 
-use super::figures::{Figures, FiguresKey, FiguresStatus, LayerSource};
+use super::context::Ctx;
+use super::document::Document;
+use super::figures::{Figures, FiguresKey, FiguresStatus, LayerSource, LiveFigures};
 use super::jobs::{Job, JobStatus};
-use super::state::AppState;
+use super::segment::SegResult;
 use crate::analysis::{self, Segmentation, SplitOptions};
 use crate::volume::Volume;
 use std::sync::Arc;
@@ -17,101 +20,100 @@ fn volume_key(volume: &Arc<Volume>) -> usize {
     Arc::as_ptr(volume) as usize
 }
 
-impl AppState {
-    /// The figures if they match the shown masks now.
-    pub fn current_figures(&self) -> Option<&Figures> {
-        let f = self.seg.figures.latest.as_ref()?;
-        (Some(f.key) == self.figures_key() && !self.is_segmenting()).then_some(f)
+/// Which volume and mask revision the document shows now.
+fn figures_key(doc: &Document) -> Option<FiguresKey> {
+    doc.entry().map(|v| FiguresKey {
+        volume: volume_key(&v.volume),
+        revision: doc.layers.revision(),
+    })
+}
+
+impl LiveFigures {
+    /// The figures if they match the masks `doc` shows now (never while
+    /// `segmenting`).
+    pub fn current(&self, doc: &Document, segmenting: bool) -> Option<&Figures> {
+        let f = self.latest.as_ref()?;
+        (Some(f.key) == figures_key(doc) && !segmenting).then_some(f)
     }
 
     /// True while the figures lag behind the shown masks (a measurement runs or
     /// starts on the next frame).
-    pub fn figures_pending(&self) -> bool {
-        let figures = &self.seg.figures;
-        if figures.job.is_some() {
+    pub fn is_pending(&self, doc: &Document, segmenting: bool) -> bool {
+        if self.job.is_some() {
             return true;
         }
-        let Some(key) = self.figures_key() else {
+        let Some(key) = figures_key(doc) else {
             return false;
         };
-        !self.is_segmenting()
-            && self.doc.layers.iter().any(|l| l.visible)
-            && figures.latest.as_ref().is_none_or(|f| f.key != key)
-            && figures.error.as_ref().is_none_or(|(k, _)| *k != key)
+        !segmenting
+            && doc.layers.iter().any(|l| l.visible)
+            && self.latest.as_ref().is_none_or(|f| f.key != key)
+            && self.error.as_ref().is_none_or(|(k, _)| *k != key)
     }
 
-    fn figures_key(&self) -> Option<FiguresKey> {
-        self.doc.entry().map(|v| FiguresKey {
-            volume: volume_key(&v.volume),
-            revision: self.mask_revision(),
-        })
-    }
-
-    pub(super) fn poll_figures(&mut self) {
-        let figures = &mut self.seg.figures;
-        if let Some((key, job)) = &mut figures.job {
+    /// Takes a finished measurement and starts one when the shown masks changed
+    /// (`result`: the last segmentation, for the layers' provenance). Called once
+    /// per frame.
+    pub fn poll(&mut self, cx: &Ctx<'_>, segmenting: bool, result: Option<&SegResult>) {
+        if let Some((key, job)) = &mut self.job {
             match job.poll() {
                 JobStatus::Running => {}
                 JobStatus::Done(f) => {
-                    figures.latest = Some(f);
-                    figures.job = None;
+                    self.latest = Some(f);
+                    self.job = None;
                 }
-                JobStatus::Cancelled => figures.job = None,
+                JobStatus::Cancelled => self.job = None,
                 JobStatus::Failed(e) => {
-                    figures.error = Some((*key, e));
-                    figures.job = None;
+                    self.error = Some((*key, e));
+                    self.job = None;
                 }
             }
         }
-        let Some(key) = self.figures_key() else {
-            let figures = &mut self.seg.figures;
-            figures.latest = None;
-            figures.error = None;
-            figures.status = Some(FiguresStatus::NoVolume);
+        let Some(key) = figures_key(cx.doc) else {
+            self.latest = None;
+            self.error = None;
+            self.status = Some(FiguresStatus::NoVolume);
             return;
         };
-        let running_seg = self.is_segmenting();
-        let has_mask = self.doc.layers.iter().any(|l| l.visible);
-        let figures = &mut self.seg.figures;
-        if figures
+        let has_mask = cx.doc.layers.iter().any(|l| l.visible);
+        if self
             .latest
             .as_ref()
             .is_some_and(|f| f.key.volume != key.volume)
         {
-            figures.latest = None;
+            self.latest = None;
         }
-        let status = if running_seg {
+        let status = if segmenting {
             FiguresStatus::WaitingForSegmentation
         } else if !has_mask {
-            figures.latest = None;
+            self.latest = None;
             FiguresStatus::NoMask
-        } else if figures.latest.as_ref().is_some_and(|f| f.key == key) {
+        } else if self.latest.as_ref().is_some_and(|f| f.key == key) {
             FiguresStatus::Current
-        } else if figures.error.as_ref().is_some_and(|(k, _)| *k == key) {
+        } else if self.error.as_ref().is_some_and(|(k, _)| *k == key) {
             FiguresStatus::Failed
         } else {
             FiguresStatus::Measuring
         };
-        figures.status = Some(status);
-        if status == FiguresStatus::Measuring && figures.job.is_none() {
-            self.start_measuring(key);
+        self.status = Some(status);
+        if status == FiguresStatus::Measuring && self.job.is_none() {
+            self.start_measuring(key, cx, result);
         }
     }
 
-    fn start_measuring(&mut self, key: FiguresKey) {
-        let (Some(entry), Some(map)) = (self.doc.entry(), self.composite()) else {
+    fn start_measuring(&mut self, key: FiguresKey, cx: &Ctx<'_>, result: Option<&SegResult>) {
+        let (Some(entry), Some(map)) = (cx.doc.entry(), cx.doc.layers.composite()) else {
             return;
         };
         let volume = Arc::clone(&entry.volume);
         let map = map.clone();
-        let result = self.seg.result().cloned();
-        let layers: Vec<LayerSource> = self
+        let layers: Vec<LayerSource> = cx
             .doc
             .layers
             .iter()
             .filter(|l| l.visible)
             .map(|l| {
-                let made = result.as_ref().filter(|r| r.layer == l.id);
+                let made = result.filter(|r| r.layer == l.id);
                 LayerSource {
                     name: l.name.clone(),
                     path: l.path.clone(),
@@ -120,7 +122,7 @@ impl AppState {
                 }
             })
             .collect();
-        let job = Job::spawn("Measuring", self.waker(), move |ctx| {
+        let job = Job::spawn("Measuring", cx.waker(), move |ctx| {
             let start = Instant::now();
             let histogram = map.histogram();
             let lung_labelled = histogram[usize::from(crate::mask::LEFT_LUNG)] > 0
@@ -149,6 +151,6 @@ impl AppState {
                 key,
             })
         });
-        self.seg.figures.job = Some((key, job));
+        self.job = Some((key, job));
     }
 }

@@ -3,6 +3,8 @@
 //! logic is in their own modules: `editing`, `saving`, ...).
 
 use super::edit_guard::Pending;
+use super::export::ExportKind;
+use super::figures::Figures;
 use super::layers::LayerId;
 use super::state::{AppState, StateError};
 use crate::mask::LabelMask;
@@ -84,5 +86,41 @@ impl AppState {
             ""
         };
         format!("lungscope{name}{dirty}")
+    }
+
+    /// The segmentation result layer (the editable label map), if any.
+    pub fn segmentation_layer(&self) -> Option<LayerId> {
+        super::segmenting::segmentation_layer(&self.doc)
+    }
+
+    /// True while a segmentation runs.
+    pub fn is_segmenting(&self) -> bool {
+        self.seg.is_running()
+    }
+
+    /// The running segmentation: slices done, total, seconds.
+    pub fn segmentation_progress(&self) -> Option<(usize, usize, f32)> {
+        self.seg.progress()
+    }
+
+    /// True while segmentation, model loading, measuring or an export runs.
+    pub fn seg_busy(&self) -> bool {
+        self.seg.is_busy(&self.doc)
+    }
+
+    /// Why Segment cannot run now (None when it can).
+    pub fn segment_block_reason(&self) -> Option<String> {
+        self.seg.block_reason(&self.doc)
+    }
+
+    /// The figures if they match the shown masks now.
+    pub fn current_figures(&self) -> Option<&Figures> {
+        self.seg.figures.current(&self.doc, self.is_segmenting())
+    }
+
+    /// Why an export cannot run now (None when it can).
+    pub fn export_block_reason(&self, kind: ExportKind) -> Option<String> {
+        let source = self.seg.report_source();
+        self.seg.exports.block_reason(kind, &self.doc, source)
     }
 }

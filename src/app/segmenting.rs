@@ -1,18 +1,20 @@
-//! Segmentation in the viewer applied to the state: [`AppState::apply_seg`] runs
-//! the [`SegCommand`]s of `segment`; a [`SegJob`] fills a preview layer slice by
-//! slice (the visible axial slice first), and the final label map replaces the
-//! previews and becomes the editable segmentation layer. Also the mask revision
-//! counter that tells the report panel (and anything else) that the shown masks
-//! changed, and the polling of model, figures and export jobs.
+//! Segmentation in the viewer: [`SegTools::apply`] runs the [`SegCommand`]s of
+//! `segment` on a [`Ctx`]; a [`SegJob`] fills a preview layer slice by slice (the
+//! visible axial slice first), and the final label map replaces the previews and
+//! becomes the editable segmentation layer. A placed result comes back from
+//! [`SegTools::poll`] as [`Placed`], so the app can let the edit session settle
+//! (see `EditState::settle_after_segmentation`) before it is recorded. Also the
+//! polling of the model, figures and export jobs the tools hold.
 
-use super::commands::Command;
+use super::context::Ctx;
 use super::dialog::{FileDialog, Pick};
+use super::document::Document;
 use super::export::ExportKind;
+use super::exporting::ReportSource;
 use super::jobs::JobStatus;
 use super::layers::{LayerId, LayerRole};
 use super::notice::NoticeKind;
-use super::segment::{SegCommand, SegResult, SegRun};
-use super::state::AppState;
+use super::segment::{SegCommand, SegResult, SegRun, SegTools};
 use crate::mask::LabelMask;
 use crate::seg::SegError;
 use crate::seg::infer::job::{SegEvent, SegJob};
@@ -28,128 +30,154 @@ use std::time::Instant;
 /// slices sooner: a batch's labels arrive once the next batch is submitted.
 pub const GUI_BATCH: usize = 4;
 
-impl AppState {
-    /// The segmentation result layer (the editable label map), if any.
-    pub fn segmentation_layer(&self) -> Option<LayerId> {
-        self.doc.layers.find(LayerRole::Segmentation)
-    }
+/// The segmentation result layer (the editable label map), if any.
+pub fn segmentation_layer(doc: &Document) -> Option<LayerId> {
+    doc.layers.find(LayerRole::Segmentation)
+}
 
+/// A segmentation just placed in the layers, recorded by [`SegTools::record`]
+/// once the other features have answered it.
+#[must_use]
+pub struct Placed(SegResult);
+
+impl SegTools {
     /// True while a segmentation runs.
-    pub fn is_segmenting(&self) -> bool {
-        self.seg.run.is_some()
+    pub fn is_running(&self) -> bool {
+        self.run.is_some()
     }
 
     /// The running segmentation: slices done, total, seconds.
-    pub fn segmentation_progress(&self) -> Option<(usize, usize, f32)> {
-        self.seg
-            .run
+    pub fn progress(&self) -> Option<(usize, usize, f32)> {
+        self.run
             .as_ref()
             .map(|r| (r.done, r.total, r.started.elapsed().as_secs_f32()))
     }
 
     /// True while segmentation, model loading, measuring or an export runs.
-    pub fn seg_busy(&self) -> bool {
-        self.seg.run.is_some()
-            || self.seg.models.is_loading()
-            || self.seg.models.is_listing()
-            || self.figures_pending()
-            || self.seg.exports.is_busy()
-            || self.seg.model_dialog.is_some()
+    pub fn is_busy(&self, doc: &Document) -> bool {
+        self.run.is_some()
+            || self.models.is_loading()
+            || self.models.is_listing()
+            || self.figures.is_pending(doc, self.is_running())
+            || self.exports.is_busy()
+            || self.model_dialog.is_some()
     }
 
     /// Why Segment cannot run now (None when it can).
-    pub fn segment_block_reason(&self) -> Option<String> {
-        if !self.doc.is_open() {
+    pub fn block_reason(&self, doc: &Document) -> Option<String> {
+        if !doc.is_open() {
             return Some("open a CT volume first".into());
         }
-        if self.seg.run.is_some() {
+        if self.run.is_some() {
             return Some("a segmentation is running".into());
         }
-        self.seg.models.unavailable_reason()
+        self.models.unavailable_reason()
+    }
+
+    /// What the exports read of the figures.
+    pub fn report_source(&self) -> ReportSource<'_> {
+        ReportSource {
+            segmenting: self.is_running(),
+            figures: &self.figures,
+        }
     }
 
     /// Applies one segmentation / model / export command.
-    pub fn apply_seg(&mut self, command: SegCommand) {
-        let waker = self.waker();
+    pub fn apply(&mut self, command: SegCommand, cx: &mut Ctx<'_>) {
+        let waker = cx.waker();
         match command {
-            SegCommand::Segment => self.start_segmentation(),
+            SegCommand::Segment => self.start_segmentation(cx),
             SegCommand::Cancel => {
-                if let Some(run) = &self.seg.run {
+                if let Some(run) = &self.run {
                     run.job.cancel();
                 }
             }
             SegCommand::SetDevice(choice) => {
-                self.settings.seg_device = choice;
-                self.seg.models.set_device(choice, &waker);
+                cx.settings.seg_device = choice;
+                self.models.set_device(choice, &waker);
             }
             SegCommand::SetThreshold(t) => {
                 if t > 0.0 && t < 1.0 {
-                    self.seg.threshold = t;
+                    self.threshold = t;
                 }
             }
             SegCommand::UseDefaultModel => {
-                if let Err(e) = self.seg.models.use_default(&waker) {
-                    self.push_error(format!("cannot switch to the default model: {e}"));
+                if let Err(e) = self.models.use_default(&waker) {
+                    cx.push_error(format!("cannot switch to the default model: {e}"));
                 }
             }
             SegCommand::UseVersion(id) => {
-                if let Err(e) = self.seg.models.use_version(&id, &waker) {
-                    self.push_error(format!("cannot switch to model version {id}: {e}"));
+                if let Err(e) = self.models.use_version(&id, &waker) {
+                    cx.push_error(format!("cannot switch to model version {id}: {e}"));
                 }
             }
-            SegCommand::LoadModelFile(path) => self.seg.models.use_file(path, &waker),
+            SegCommand::LoadModelFile(path) => self.models.use_file(path, &waker),
             SegCommand::OpenModelDialog => {
-                if self.seg.model_dialog.is_none() {
-                    let dir = self.settings.last_dir.clone();
+                if self.model_dialog.is_none() {
+                    let dir = cx.settings.last_dir.clone();
                     let dialog = FileDialog::new("Open a lungscope model", Pick::File)
                         .filter("lungscope model", &["lsm"])
                         .filter("All files", &["*"])
                         .directory(dir);
-                    self.seg.model_dialog = Some(dialog.spawn(waker));
+                    self.model_dialog = Some(dialog.spawn(waker));
                 }
             }
-            SegCommand::RefreshVersions => self.seg.models.refresh_versions(&waker),
+            SegCommand::RefreshVersions => self.models.refresh_versions(&waker),
             SegCommand::ShowModels(show) => {
-                self.seg.show_models = show;
+                self.show_models = show;
                 if show {
-                    self.seg.models.refresh_versions(&waker);
+                    self.models.refresh_versions(&waker);
                 }
             }
-            SegCommand::ExportMask(path) => self.start_export(ExportKind::Mask, path),
-            SegCommand::ExportReport(path) => self.start_export(ExportKind::Report, path),
-            SegCommand::ExportMaskDialog => self.open_export_dialog(ExportKind::Mask),
-            SegCommand::ExportReportDialog => self.open_export_dialog(ExportKind::Report),
+            SegCommand::ExportMask(path) => self.start_export(ExportKind::Mask, path, cx),
+            SegCommand::ExportReport(path) => self.start_export(ExportKind::Report, path, cx),
+            SegCommand::ExportMaskDialog => self.open_export_dialog(ExportKind::Mask, cx),
+            SegCommand::ExportReportDialog => self.open_export_dialog(ExportKind::Report, cx),
         }
     }
 
-    fn start_segmentation(&mut self) {
-        if let Some(reason) = self.segment_block_reason() {
-            self.push_error(format!("cannot segment: {reason}"));
+    fn start_export(&mut self, kind: ExportKind, path: std::path::PathBuf, cx: &mut Ctx<'_>) {
+        let source = ReportSource {
+            segmenting: self.run.is_some(),
+            figures: &self.figures,
+        };
+        self.exports.start(kind, path, cx, source);
+    }
+
+    fn open_export_dialog(&mut self, kind: ExportKind, cx: &mut Ctx<'_>) {
+        let source = ReportSource {
+            segmenting: self.run.is_some(),
+            figures: &self.figures,
+        };
+        self.exports.open_dialog(kind, cx, source);
+    }
+
+    fn start_segmentation(&mut self, cx: &mut Ctx<'_>) {
+        if let Some(reason) = self.block_reason(cx.doc) {
+            cx.push_error(format!("cannot segment: {reason}"));
             return;
         }
-        let (Some(entry), Some(active)) =
-            (self.doc.entry().cloned(), self.seg.models.active().cloned())
+        let (Some(entry), Some(active)) = (cx.doc.entry().cloned(), self.models.active().cloned())
         else {
             return;
         };
-        self.seg.runs += 1;
-        let preview = format!("Segmentation #{} (running)", self.seg.runs);
-        let hidden_previous = self
-            .segmentation_layer()
-            .filter(|&id| self.doc.layers[id].visible);
-        if let Some(id) = self.segmentation_layer() {
-            self.apply(Command::SetLayerVisible(id, false));
+        self.runs += 1;
+        let preview = format!("Segmentation #{} (running)", self.runs);
+        let previous = segmentation_layer(cx.doc);
+        let hidden_previous = previous.filter(|&id| cx.doc.layers[id].visible);
+        if let Some(id) = previous {
+            cx.doc.layers.set_visible(id, false);
         }
-        let preview = match self.doc.add_empty_layer(LayerRole::Preview, preview) {
+        let preview = match cx.doc.add_empty_layer(LayerRole::Preview, preview) {
             Ok(id) => id,
             Err(e) => {
-                self.push_error(format!("cannot segment: {e}"));
+                cx.push_error(format!("cannot segment: {e}"));
                 return;
             }
         };
         let total = entry.volume.slice_count(View::Axial);
         let post = PostprocessConfig {
-            threshold: self.seg.threshold,
+            threshold: self.threshold,
             ..PostprocessConfig::default()
         };
         let batch = match active.device.kind {
@@ -159,10 +187,10 @@ impl AppState {
         let options = InferOptions {
             batch,
             post,
-            order: SliceOrder::OutwardFrom(self.slice_index(View::Axial)),
+            order: SliceOrder::OutwardFrom(cx.slice_index(View::Axial)),
             ..InferOptions::default()
         };
-        let waker = self.waker();
+        let waker = cx.waker();
         let job = SegJob::spawn(
             Arc::clone(&active.model),
             active.device.device.clone(),
@@ -170,7 +198,7 @@ impl AppState {
             options,
             move || waker(),
         );
-        self.seg.run = Some(SegRun {
+        self.run = Some(SegRun {
             job,
             volume: entry.volume,
             preview,
@@ -184,56 +212,75 @@ impl AppState {
         });
     }
 
-    /// Takes the news of segmentation, model, figures and export jobs. Called once
-    /// per frame from `poll_jobs`.
-    pub fn poll_seg_jobs(&mut self) {
-        let waker = self.waker();
-        self.seg.models.start(&waker);
-        for (kind, text) in self.seg.models.poll() {
+    /// Takes the news of the model jobs and of the segmentation. Returns a
+    /// segmentation just placed in the layers: the caller lets the other features
+    /// answer it, then hands it to [`Self::record`], then calls
+    /// [`Self::poll_reports`]. Called once per frame.
+    pub fn poll(&mut self, cx: &mut Ctx<'_>) -> Option<Placed> {
+        let waker = cx.waker();
+        self.models.start(&waker);
+        for (kind, text) in self.models.poll() {
             match kind {
-                NoticeKind::Error => self.push_error(text),
+                NoticeKind::Error => cx.push_error(text),
                 NoticeKind::Info => {}
             }
         }
-        self.poll_model_dialog();
-        self.poll_segmentation();
-        self.poll_figures();
-        self.poll_exports();
+        self.poll_model_dialog(cx);
+        self.poll_segmentation(cx)
     }
 
-    fn poll_model_dialog(&mut self) {
-        let Some(job) = &mut self.seg.model_dialog else {
+    /// Records a placed segmentation as the last result, at the mask revision
+    /// the document has now.
+    pub fn record(&mut self, placed: Placed, doc: &Document) {
+        self.result = Some(SegResult {
+            revision: doc.layers.revision(),
+            ..placed.0
+        });
+    }
+
+    /// Takes the news of the figures and export jobs (and starts measuring when
+    /// the shown masks changed). Called once per frame, after [`Self::poll`].
+    pub fn poll_reports(&mut self, cx: &mut Ctx<'_>) {
+        let segmenting = self.run.is_some();
+        self.figures.poll(cx, segmenting, self.result.as_ref());
+        let source = ReportSource {
+            segmenting,
+            figures: &self.figures,
+        };
+        self.exports.poll(cx, source);
+    }
+
+    fn poll_model_dialog(&mut self, cx: &mut Ctx<'_>) {
+        let Some(job) = &mut self.model_dialog else {
             return;
         };
         match job.poll() {
             JobStatus::Running => {}
             JobStatus::Done(picked) => {
-                self.seg.model_dialog = None;
+                self.model_dialog = None;
                 if let Some(path) = picked.into_iter().next() {
-                    self.apply_seg(SegCommand::LoadModelFile(path));
+                    self.apply(SegCommand::LoadModelFile(path), cx);
                 }
             }
-            JobStatus::Cancelled => self.seg.model_dialog = None,
+            JobStatus::Cancelled => self.model_dialog = None,
             JobStatus::Failed(e) => {
-                self.seg.model_dialog = None;
-                self.push_error(format!("file dialog failed: {e}"));
+                self.model_dialog = None;
+                cx.push_error(format!("file dialog failed: {e}"));
             }
         }
     }
 
-    fn poll_segmentation(&mut self) {
-        let Some(run) = &self.seg.run else {
-            return;
-        };
-        let same_volume = self
+    fn poll_segmentation(&mut self, cx: &mut Ctx<'_>) -> Option<Placed> {
+        let run = self.run.as_ref()?;
+        let same_volume = cx
             .doc
             .volume_arc()
             .is_some_and(|v| Arc::ptr_eq(&v, &run.volume));
         if !same_volume {
             // Another volume (or none) is shown: its layers are not ours.
             run.job.cancel();
-            self.seg.run = None;
-            return;
+            self.run = None;
+            return None;
         }
         // Once the job has ended, its last event is `Finished` (a panic included).
         let events = run.job.poll();
@@ -248,77 +295,52 @@ impl AppState {
                     labels,
                     ..
                 } => {
-                    if let Some(run) = &mut self.seg.run {
+                    if let Some(run) = &mut self.run {
                         run.done = done;
                         run.total = total;
                     }
                     // Cannot fail while the preview layer exists: the job segments
                     // this very volume, so its boxes lie on this grid.
-                    let _ = self.doc.layers.write_region(preview, region, &labels);
+                    let _ = cx.doc.layers.write_region(preview, region, &labels);
                 }
                 SegEvent::Finished(result) => finished = Some(result.map(|b| *b)),
             }
         }
-        if let Some(result) = finished {
-            self.finish_segmentation(result);
-        }
+        self.finish_segmentation(finished?, cx)
     }
 
-    /// A new segmentation replaces what an edit session started from. Without
-    /// unsaved edits the session ends, so the next stroke edits the new result;
-    /// with unsaved edits the edited layer is kept (hidden) and nothing is lost.
-    fn settle_edit_session_after_segmentation(&mut self) {
-        let Some(id) = self.edit_layer() else {
-            return;
-        };
-        if self.edit.is_modified() {
-            self.doc.layers.set_visible(id, false);
-            let name = self.doc.layers[id].name.clone();
-            self.push_info(format!(
-                "Your unsaved edits stay in the hidden layer \"{name}\": show it to go on editing it, \
-                 or remove it to edit the new segmentation"
-            ));
-        } else {
-            self.doc.layers.remove(id);
-            self.edit.check_session(&self.doc);
-        }
-    }
-
+    /// Places a finished segmentation in the layers (or removes its preview).
     fn finish_segmentation(
         &mut self,
         result: Result<crate::seg::infer::ModelSegmentation, SegError>,
-    ) {
-        let Some(run) = self.seg.run.take() else {
-            return;
-        };
-        let preview = self.doc.layers.get(run.preview).map(|l| l.id);
-        let restore_previous = |state: &mut AppState| {
-            if let Some(id) = run.hidden_previous
-                && state.doc.layers.get(id).is_some()
-            {
-                state.apply(Command::SetLayerVisible(id, true));
-            }
-        };
+        cx: &mut Ctx<'_>,
+    ) -> Option<Placed> {
+        let run = self.run.take()?;
+        let preview = cx.doc.layers.get(run.preview).map(|l| l.id);
         let seg = match result {
             Ok(seg) => seg,
             Err(e) => {
                 if let Some(id) = preview {
-                    self.apply(Command::RemoveLayer(id));
+                    cx.doc.layers.remove(id);
                 }
-                restore_previous(self);
+                if let Some(id) = run.hidden_previous
+                    && cx.doc.layers.get(id).is_some()
+                {
+                    cx.doc.layers.set_visible(id, true);
+                }
                 match e {
                     SegError::Cancelled => {
-                        self.push_info("Segmentation cancelled; the previous mask is unchanged")
+                        cx.push_info("Segmentation cancelled; the previous mask is unchanged")
                     }
-                    e => self.push_error(format!("segmentation failed: {e}")),
+                    e => cx.push_error(format!("segmentation failed: {e}")),
                 }
-                return;
+                return None;
             }
         };
         let stamp = ModelStamp::of(&seg, &run.weights_sha256, &run.post);
         let name = format!("Segmentation ({})", seg.model_id);
         // Earlier results give way to this one.
-        let old: Vec<LayerId> = self
+        let old: Vec<LayerId> = cx
             .doc
             .layers
             .iter()
@@ -326,39 +348,33 @@ impl AppState {
             .map(|l| l.id)
             .collect();
         let mask: LabelMask = seg.mask;
+        let layers = &mut cx.doc.layers;
         let layer = match preview {
             Some(id) => {
-                self.doc
-                    .layers
-                    .relabel(id, LayerRole::Segmentation, name.clone());
+                layers.relabel(id, LayerRole::Segmentation, name.clone());
                 // Cannot fail: the job segmented this very volume.
-                let _ = self.doc.layers.replace_mask(id, mask);
-                self.doc.layers.set_visible(id, true);
+                let _ = layers.replace_mask(id, mask);
+                layers.set_visible(id, true);
                 id
             }
-            None => match self
-                .doc
-                .layers
-                .add(LayerRole::Segmentation, name.clone(), None, mask)
-            {
+            None => match layers.add(LayerRole::Segmentation, name.clone(), None, mask) {
                 Ok(id) => id,
                 Err(e) => {
-                    self.push_error(format!("cannot show the segmentation: {e}"));
-                    return;
+                    cx.push_error(format!("cannot show the segmentation: {e}"));
+                    return None;
                 }
             },
         };
         for id in old {
-            self.doc.layers.remove(id);
+            cx.doc.layers.remove(id);
         }
-        self.settle_edit_session_after_segmentation();
-        self.seg.result = Some(SegResult {
+        Some(Placed(SegResult {
             layer,
             stamp,
-            revision: self.doc.layers.revision(),
+            revision: cx.doc.layers.revision(),
             elapsed_s: seg.elapsed_s,
             device: run.device,
             physics: seg.cleanup.physics.note.clone(),
-        });
+        }))
     }
 }

@@ -49,6 +49,8 @@ pub(super) struct Parts<'a> {
     pub(super) cx: Ctx<'a>,
     /// Mask editing and saving.
     pub(super) edit: &'a mut EditState,
+    /// Segmentation, models, figures and exports.
+    pub(super) seg: &'a mut SegTools,
 }
 
 /// The state of the viewer.
@@ -133,12 +135,14 @@ impl AppState {
             cursor,
             notices,
             edit,
+            seg,
             waker,
             ..
         } = self;
         Parts {
             cx: Ctx::new(doc, settings, *cursor, notices, waker),
             edit,
+            seg,
         }
     }
 
