@@ -1,9 +1,12 @@
 //! How a [`Command`] changes the state: [`AppState::apply`] does the view,
-//! window and layer commands itself and hands the sub-commands to the feature
-//! modules (`editing`, `fine_tuning`, `segmenting`).
+//! window and layer commands itself and hands each sub-command to its feature's
+//! state with a [`Ctx`](super::context::Ctx) (`EditState::apply`,
+//! `FineTuneState::apply`, `SegTools::apply`); what fine-tuning asks of the model
+//! manager comes back as [`ModelRequest`]s, served here.
 
 use super::commands::Command;
 use super::edit_guard::Pending;
+use super::fine_tuning::{FineTuneInputs, ModelRequest};
 use super::gpu_update::GpuUpdate;
 use super::settings::{Layout, OverlayStyle};
 use super::state::AppState;
@@ -120,10 +123,45 @@ impl AppState {
                 let mut parts = self.parts();
                 parts.edit.apply(c, &mut parts.cx);
             }
-            Command::FineTune(c) => self.apply_fine_tune(c),
+            Command::FineTune(c) => {
+                let mut parts = self.parts();
+                let inputs = FineTuneInputs {
+                    models: &parts.seg.models,
+                    session: parts.edit.session(),
+                };
+                let requests = parts.finetune.apply(c, &mut parts.cx, inputs);
+                self.serve_model_requests(requests);
+            }
             Command::Seg(c) => {
                 let mut parts = self.parts();
                 parts.seg.apply(c, &mut parts.cx);
+            }
+        }
+    }
+}
+
+impl AppState {
+    /// Hands fine-tuning's requests to the segmentation tools' model manager, in
+    /// order.
+    pub(super) fn serve_model_requests(
+        &mut self,
+        requests: impl IntoIterator<Item = ModelRequest>,
+    ) {
+        let waker = self.waker();
+        for request in requests {
+            let models = &mut self.seg.models;
+            match request {
+                ModelRequest::UseStore(store) => models.use_store(store),
+                ModelRequest::Load(source) => {
+                    models.begin_load(source, &waker);
+                    models.refresh_versions(&waker);
+                }
+                ModelRequest::UseDefault => {
+                    if let Err(e) = models.use_default(&waker) {
+                        self.push_error(format!("cannot switch to the default model: {e}"));
+                    }
+                }
+                ModelRequest::RefreshVersions => models.refresh_versions(&waker),
             }
         }
     }

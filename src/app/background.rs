@@ -122,7 +122,9 @@ impl AppState {
     /// Takes finished work from background jobs. Call once per frame.
     pub fn poll_jobs(&mut self) {
         self.poll_edit_jobs();
-        self.poll_fine_tune();
+        let mut parts = self.parts();
+        let request = parts.finetune.poll(&mut parts.cx);
+        self.serve_model_requests(request);
         self.poll_seg_jobs();
         let Some(job) = &mut self.load_job else {
             return;

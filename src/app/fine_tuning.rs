@@ -1,13 +1,17 @@
-//! In-app fine-tuning applied to the state: [`AppState::apply_fine_tune`] runs the
-//! [`FineTuneCommand`]s, starts [`fine_tune_case`] in a background job on the
-//! viewer's GPU (or the CPU), feeds its messages to the curves of `finetune_state`,
-//! and hands a new version to the segmentation tools when the user takes it.
+//! In-app fine-tuning: [`FineTuneState::apply`] runs the [`FineTuneCommand`]s on a
+//! [`Ctx`], starts [`fine_tune_case`] in a background job on the viewer's GPU (or
+//! the CPU), and [`FineTuneState::poll`] feeds its messages to the curves of
+//! `finetune_state`. Fine-tuning reads the other features through
+//! [`FineTuneInputs`] (the edit session's corrections, the model manager's store
+//! and GPU) and changes them only through the [`ModelRequest`]s it returns, which
+//! the app hands to the segmentation tools' model manager.
 
 use super::compute::{SharedGpu, resolve_device};
-use super::finetune_state::{Curves, FineTuneCommand, FineTuneMessage};
+use super::context::Ctx;
+use super::finetune_state::{Curves, FineTuneCommand, FineTuneMessage, FineTuneState};
 use super::jobs::{Cancelled, Job, JobContext, JobStatus};
-use super::models::ModelSource;
-use super::state::AppState;
+use super::models::{ModelManager, ModelSource};
+use crate::edit::EditSession;
 use crate::seg::model::weights;
 use crate::seg::store::{Active, ModelStore};
 use crate::seg::train::FineTuneEvent;
@@ -18,118 +22,145 @@ use crate::seg::{DeviceChoice, SegError, select_device};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-impl AppState {
-    /// Applies one fine-tuning command.
-    pub fn apply_fine_tune(&mut self, command: FineTuneCommand) {
+/// What fine-tuning asks of the segmentation tools' model manager, handed on by
+/// the app in order.
+#[derive(Debug, Clone)]
+pub enum ModelRequest {
+    /// Use this version store (the one fine-tuning stores into).
+    UseStore(ModelStore),
+    /// Load this model for segmentation, and list the versions again.
+    Load(ModelSource),
+    /// Go back to the built-in default model.
+    UseDefault,
+    /// List the stored versions again (a new one was stored).
+    RefreshVersions,
+}
+
+/// What fine-tuning reads of the other features.
+#[derive(Clone, Copy)]
+pub struct FineTuneInputs<'a> {
+    /// The segmentation tools' model manager (its version store and GPU).
+    pub models: &'a ModelManager,
+    /// The edit session (its corrections and mask), if any.
+    pub session: Option<&'a EditSession>,
+}
+
+impl FineTuneState {
+    /// Applies one fine-tuning command. Returns what the model manager must do.
+    pub fn apply(
+        &mut self,
+        command: FineTuneCommand,
+        cx: &mut Ctx<'_>,
+        inputs: FineTuneInputs<'_>,
+    ) -> Vec<ModelRequest> {
+        let mut requests = Vec::new();
         match command {
-            FineTuneCommand::SetOpen(open) => self.finetune.open = open,
+            FineTuneCommand::SetOpen(open) => self.open = open,
             FineTuneCommand::Start(kind) => {
-                if let Err(e) = self.start_fine_tune(kind) {
-                    self.push_error(format!("fine-tuning: {e}"));
+                if let Err(e) = self.start(kind, cx, inputs, &mut requests) {
+                    cx.push_error(format!("fine-tuning: {e}"));
                 }
             }
             FineTuneCommand::Cancel => {
-                if let Some(job) = &self.finetune.job {
+                if let Some(job) = &self.job {
                     job.cancel();
                 }
             }
             FineTuneCommand::UseNewVersion => {
-                let Some(id) = self.finetune.result.as_ref().map(|r| r.version.id.clone()) else {
-                    return;
+                let Some(id) = self.result.as_ref().map(|r| r.version.id.clone()) else {
+                    return requests;
                 };
-                match self.version_store().and_then(|s| s.activate(&id)) {
+                match self
+                    .version_store(inputs.models, &mut requests)
+                    .and_then(|s| s.activate(&id))
+                {
                     Ok(()) => {
-                        self.finetune.decision = Some(format!("Now using {id}"));
-                        self.load_for_segmentation(ModelSource::Version(id));
+                        self.decision = Some(format!("Now using {id}"));
+                        requests.push(ModelRequest::Load(ModelSource::Version(id)));
                     }
-                    Err(e) => self.push_error(format!("could not switch to {id}: {e}")),
+                    Err(e) => cx.push_error(format!("could not switch to {id}: {e}")),
                 }
             }
             FineTuneCommand::KeepCurrent => {
-                if let Some(r) = &self.finetune.result {
-                    self.finetune.decision = Some(format!(
+                if let Some(r) = &self.result {
+                    self.decision = Some(format!(
                         "Kept the current model; {} stays stored and can be chosen later",
                         r.version.id
                     ));
                 }
             }
-            FineTuneCommand::RollBack => match self.version_store().and_then(|s| s.roll_back()) {
+            FineTuneCommand::RollBack => match self
+                .version_store(inputs.models, &mut requests)
+                .and_then(|s| s.roll_back())
+            {
                 Ok(Active::Default) => {
-                    self.finetune.decision = Some("Now using the default model".into());
-                    let waker = self.waker();
-                    if let Err(e) = self.seg.models.use_default(&waker) {
-                        self.push_error(format!("cannot switch to the default model: {e}"));
-                    }
+                    self.decision = Some("Now using the default model".into());
+                    requests.push(ModelRequest::UseDefault);
                 }
                 Ok(Active::Version(id)) => {
-                    self.finetune.decision = Some(format!("Now using {id}"));
-                    self.load_for_segmentation(ModelSource::Version(id));
+                    self.decision = Some(format!("Now using {id}"));
+                    requests.push(ModelRequest::Load(ModelSource::Version(id)));
                 }
-                Err(e) => self.push_error(format!("could not roll back: {e}")),
+                Err(e) => cx.push_error(format!("could not roll back: {e}")),
             },
-            FineTuneCommand::SetBaseFile(path) => self.finetune.base_file = path,
+            FineTuneCommand::SetBaseFile(path) => self.base_file = path,
         }
+        requests
     }
 
     /// The store of model versions, shared with the segmentation tools: the one
     /// set for fine-tuning (handed to the model manager too), else the one the
     /// model manager opened, else the user's data folder.
-    fn version_store(&mut self) -> Result<ModelStore, SegError> {
-        if let Some(s) = self.finetune.store.clone() {
-            if self.seg.models.store().map(ModelStore::root) != Some(s.root()) {
-                self.seg.models.use_store(s.clone());
+    fn version_store(
+        &mut self,
+        models: &ModelManager,
+        requests: &mut Vec<ModelRequest>,
+    ) -> Result<ModelStore, SegError> {
+        if let Some(s) = self.store.clone() {
+            if models.store().map(ModelStore::root) != Some(s.root()) {
+                requests.push(ModelRequest::UseStore(s.clone()));
             }
             return Ok(s);
         }
-        let s = match self.seg.models.store() {
+        let s = match models.store() {
             Some(s) => s.clone(),
             None => {
                 let s = ModelStore::open_user()?;
-                self.seg.models.use_store(s.clone());
+                requests.push(ModelRequest::UseStore(s.clone()));
                 s
             }
         };
-        self.finetune.store = Some(s.clone());
+        self.store = Some(s.clone());
         Ok(s)
     }
 
-    /// Makes the segmentation tools load `source` (the model Segment then uses)
-    /// and list the versions again.
-    fn load_for_segmentation(&mut self, source: ModelSource) {
-        let waker = self.waker();
-        self.seg.models.begin_load(source, &waker);
-        self.seg.models.refresh_versions(&waker);
-    }
-
-    /// The axial slices "fine-tune on corrections" would train on.
-    pub fn corrected_slices(&self) -> Vec<usize> {
-        self.edit
-            .session()
-            .map(crate::edit::EditSession::corrected_slices)
-            .unwrap_or_default()
-    }
-
-    fn start_fine_tune(&mut self, kind: TargetKind) -> Result<(), String> {
-        if self.finetune.job.is_some() {
+    fn start(
+        &mut self,
+        kind: TargetKind,
+        cx: &mut Ctx<'_>,
+        inputs: FineTuneInputs<'_>,
+        requests: &mut Vec<ModelRequest>,
+    ) -> Result<(), String> {
+        if self.job.is_some() {
             return Err("a fine-tuning job is running already".into());
         }
-        let entry = self.doc.entry().ok_or("no volume is loaded")?;
+        let entry = cx.doc.entry().ok_or("no volume is loaded")?;
         let (volume, case) = (Arc::clone(&entry.volume), entry.name.clone());
         let (mask, slices) = match kind {
             TargetKind::Corrections => {
-                let session = self
-                    .edit
-                    .session()
+                let session = inputs
+                    .session
                     .ok_or("no corrections yet: edit the mask or mark slices as reviewed first")?;
                 (session.mask().clone(), session.corrected_slices())
             }
             TargetKind::WholeCase => {
-                let mask = self
-                    .edited_mask()
-                    .or(self.doc.layers.composite())
+                let mask = inputs
+                    .session
+                    .map(EditSession::mask)
+                    .or(cx.doc.layers.composite())
                     .cloned()
                     .ok_or("no mask is loaded")?;
-                let slices = lung_slices(&mask, self.finetune.max_case_slices.max(1));
+                let slices = lung_slices(&mask, self.max_case_slices.max(1));
                 (mask, slices)
             }
         };
@@ -141,24 +172,26 @@ impl AppState {
                 TargetKind::WholeCase => "the mask has no slice with lung".into(),
             });
         }
-        let store = self.version_store().map_err(|e| e.to_string())?;
-        let gpu = self.seg.models.gpu().cloned();
+        let store = self
+            .version_store(inputs.models, requests)
+            .map_err(|e| e.to_string())?;
+        let gpu = inputs.models.gpu().cloned();
         let request = CaseFineTune {
             case,
             slices,
             kind,
-            settings: self.finetune.settings.clone(),
+            settings: self.settings.clone(),
         };
-        let choice = self.finetune.device;
-        let base_file = self.finetune.base_file.clone();
-        self.finetune.curves = Curves::default();
-        self.finetune.result = None;
-        self.finetune.decision = None;
+        let choice = self.device;
+        let base_file = self.base_file.clone();
+        self.curves = Curves::default();
+        self.result = None;
+        self.decision = None;
         let name = match kind {
             TargetKind::Corrections => "Fine-tuning on corrections",
             TargetKind::WholeCase => "Fine-tuning on this case",
         };
-        self.finetune.job = Some(Job::spawn(name, self.waker(), move |ctx| {
+        self.job = Some(Job::spawn(name, cx.waker(), move |ctx| {
             let model = ModelChoice {
                 device: choice,
                 gpu: gpu.as_ref(),
@@ -170,39 +203,39 @@ impl AppState {
         Ok(())
     }
 
-    /// Takes the job's messages and result. Called every frame.
-    pub(super) fn poll_fine_tune(&mut self) {
-        let Some(job) = self.finetune.job.as_mut() else {
-            return;
-        };
+    /// Takes the job's messages and result. Returns what the model manager must
+    /// do (list the versions again once a new one is stored). Called every frame.
+    pub fn poll(&mut self, cx: &mut Ctx<'_>) -> Option<ModelRequest> {
+        let job = self.job.as_mut()?;
         let messages = job.drain();
         let status = job.poll();
         for m in messages {
-            self.finetune.curves.add(m);
+            self.curves.add(m);
         }
+        let mut request = None;
         match status {
-            JobStatus::Running => return,
+            JobStatus::Running => return None,
             JobStatus::Done(result) => {
                 let (before, after) = result.mean_dice();
-                self.push_info(format!(
+                cx.push_info(format!(
                     "Fine-tuning done: mean Dice on the {} slices from {before:.3} to {after:.3}; \
                      stored as {}",
                     result.slices.len(),
                     result.version.id
                 ));
-                self.finetune.result = Some(result);
-                let waker = self.waker();
-                self.seg.models.refresh_versions(&waker);
+                self.result = Some(result);
+                request = Some(ModelRequest::RefreshVersions);
             }
-            JobStatus::Cancelled => self.push_info("Fine-tuning cancelled; nothing was stored"),
-            JobStatus::Failed(message) => self.push_error(format!("fine-tuning failed: {message}")),
+            JobStatus::Cancelled => cx.push_info("Fine-tuning cancelled; nothing was stored"),
+            JobStatus::Failed(message) => cx.push_error(format!("fine-tuning failed: {message}")),
         }
         // Messages sent just before the end.
-        if let Some(job) = self.finetune.job.take() {
+        if let Some(job) = self.job.take() {
             for m in job.drain() {
-                self.finetune.curves.add(m);
+                self.curves.add(m);
             }
         }
+        request
     }
 }
 

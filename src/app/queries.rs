@@ -7,6 +7,7 @@ use super::export::ExportKind;
 use super::figures::Figures;
 use super::layers::LayerId;
 use super::state::{AppState, StateError};
+use crate::edit::EditSession;
 use crate::mask::LabelMask;
 use crate::volume::View;
 use std::path::{Path, PathBuf};
@@ -122,5 +123,13 @@ impl AppState {
     pub fn export_block_reason(&self, kind: ExportKind) -> Option<String> {
         let source = self.seg.report_source();
         self.seg.exports.block_reason(kind, &self.doc, source)
+    }
+
+    /// The axial slices "fine-tune on corrections" would train on.
+    pub fn corrected_slices(&self) -> Vec<usize> {
+        self.edit
+            .session()
+            .map(EditSession::corrected_slices)
+            .unwrap_or_default()
     }
 }

@@ -49,6 +49,8 @@ pub(super) struct Parts<'a> {
     pub(super) cx: Ctx<'a>,
     /// Mask editing and saving.
     pub(super) edit: &'a mut EditState,
+    /// In-app fine-tuning.
+    pub(super) finetune: &'a mut FineTuneState,
     /// Segmentation, models, figures and exports.
     pub(super) seg: &'a mut SegTools,
 }
@@ -135,6 +137,7 @@ impl AppState {
             cursor,
             notices,
             edit,
+            finetune,
             seg,
             waker,
             ..
@@ -142,6 +145,7 @@ impl AppState {
         Parts {
             cx: Ctx::new(doc, settings, *cursor, notices, waker),
             edit,
+            finetune,
             seg,
         }
     }
