@@ -83,6 +83,7 @@ impl AppState {
             }
             Command::SetPresets(presets) => self.settings.presets = presets,
             Command::SetActiveView(view) => self.active_view = view,
+            Command::SetHover { view, voxel } => self.set_hover(view, voxel),
             Command::SetLabelVisible(value, visible) => {
                 self.settings.set_label_visible(value, visible);
                 self.gpu_pending.push(GpuUpdate::Colors);

@@ -90,6 +90,13 @@ pub enum Command {
     SetPresets(Vec<NamedWindow>),
     /// The view keyboard scrolling applies to when the pointer is elsewhere.
     SetActiveView(View),
+    /// The pointer is over `view`, at a voxel of the image or outside it (None).
+    SetHover {
+        /// The view.
+        view: View,
+        /// Storage voxel under the pointer.
+        voxel: Option<[usize; 3]>,
+    },
     /// Show or hide a layer.
     SetLayerVisible(LayerId, bool),
     /// Remove a layer.

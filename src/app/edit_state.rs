@@ -108,6 +108,18 @@ pub enum EditCommand {
     ChooseSavePath,
     /// Answer the unsaved-edits question.
     Answer(Choice),
+    /// The window was asked to close: with unsaved edits, ask first (an answer
+    /// that lets it go on approves the close).
+    RequestClose,
+    /// The approved close was passed to the window (the approval is spent).
+    CloseHandled,
+    /// Where a view was drawn this frame (its screen ↔ voxel mapping).
+    ViewDrawn {
+        /// The view.
+        view: View,
+        /// Its mapping.
+        mapping: ViewMapping,
+    },
 }
 
 impl EditCommand {
@@ -120,6 +132,8 @@ impl EditCommand {
                 | EditCommand::SaveTo(_)
                 | EditCommand::ChooseSavePath
                 | EditCommand::Answer(_)
+                | EditCommand::RequestClose
+                | EditCommand::CloseHandled
         )
     }
 }

@@ -3,7 +3,7 @@
 //! the window title. State changes go through [`EditCommand`]s.
 
 use super::commands::Command;
-use super::edit_guard::{Choice, Pending};
+use super::edit_guard::Choice;
 use super::edit_state::{EditCommand, HU_PRESETS, InterpolateRange, Tool, brush_screen_radius};
 use super::finetune_state::FineTuneCommand;
 use super::state::AppState;
@@ -346,7 +346,13 @@ pub fn view_input_ui(
     mapping: &ViewMapping,
     response: &egui::Response,
 ) -> bool {
-    state.edit.mappings[super::views::view_index(view)] = Some(*mapping);
+    edit(
+        state,
+        EditCommand::ViewDrawn {
+            view,
+            mapping: *mapping,
+        },
+    );
     let tool = state.edit.tool;
     if !tool.edits_on_click() {
         return false;
@@ -392,7 +398,7 @@ pub fn view_input_ui(
                         edit(state, EditCommand::StrokeEnd);
                     }
                 }
-                state.active_view = view;
+                state.apply(Command::SetActiveView(view));
             }
         }
     }
@@ -432,9 +438,10 @@ pub fn draw_brush(
 pub fn guard_ui(ctx: &egui::Context, state: &mut AppState) {
     if ctx.input(|i| i.viewport().close_requested()) && state.has_unsaved_edits() {
         ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
-        state.ask_before_discarding(Pending::CloseWindow);
+        edit(state, EditCommand::RequestClose);
     }
-    if state.take_close_approved() {
+    if state.close_approved() {
+        edit(state, EditCommand::CloseHandled);
         ctx.send_viewport_cmd(egui::ViewportCommand::Close);
     }
     if let Some(pending) = state.pending_question() {

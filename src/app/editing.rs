@@ -10,6 +10,7 @@ use super::edit_state::{
     ActiveStroke, EDIT_LAYER_NAME, EditCommand, EditState, InterpolateRange, RADIUS_STEP,
 };
 use super::layers::{LayerId, LayerRole, StateError, extract_region};
+use super::views::view_index;
 use crate::edit::interpolate::interpolate;
 use crate::edit::{Brush, BrushMode, EditSession};
 use crate::mask::LabelMask;
@@ -145,10 +146,16 @@ impl EditState {
                 Ok(())
             }
             EditCommand::ToggleReviewed => self.toggle_reviewed(cx),
+            EditCommand::ViewDrawn { view, mapping } => {
+                self.mappings[view_index(view)] = Some(mapping);
+                Ok(())
+            }
             EditCommand::Save
             | EditCommand::SaveTo(_)
             | EditCommand::ChooseSavePath
-            | EditCommand::Answer(_) => Ok(()),
+            | EditCommand::Answer(_)
+            | EditCommand::RequestClose
+            | EditCommand::CloseHandled => Ok(()),
         };
         if let Err(e) = result {
             cx.push_error(format!("editing: {e}"));

@@ -104,6 +104,15 @@ impl FineTuneState {
                 Err(e) => cx.push_error(format!("could not roll back: {e}")),
             },
             FineTuneCommand::SetBaseFile(path) => self.base_file = path,
+            FineTuneCommand::Configure {
+                settings,
+                max_case_slices,
+                device,
+            } => {
+                self.settings = settings;
+                self.max_case_slices = max_case_slices;
+                self.device = device;
+            }
         }
         requests
     }

@@ -37,6 +37,16 @@ pub enum FineTuneCommand {
     RollBack,
     /// Fine-tune a model file instead of the active model (None: the active model).
     SetBaseFile(Option<PathBuf>),
+    /// The panel's settings: steps, learning rate, batch size, anchors; most
+    /// slices of "this case"; the device.
+    Configure {
+        /// Steps, learning rate, batch size, anchor slices.
+        settings: FineTuneSettings,
+        /// Most slices "fine-tune on this case" uses.
+        max_case_slices: usize,
+        /// Where to train.
+        device: DeviceChoice,
+    },
 }
 
 /// A message from the job.

@@ -114,18 +114,20 @@ fn body_ui(ui: &mut egui::Ui, state: &mut AppState) {
 }
 
 fn settings_ui(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
-    let ft = &mut state.finetune;
+    let ft = &state.finetune;
+    let (mut settings, mut max_case_slices, mut device) =
+        (ft.settings.clone(), ft.max_case_slices, ft.device);
     ui.add_enabled_ui(!running, |ui| {
         egui::Grid::new("finetune_settings")
             .num_columns(2)
             .show(ui, |ui| {
                 let l = ui.label("Steps");
-                ui.add(egui::DragValue::new(&mut ft.settings.steps).range(1..=5000))
+                ui.add(egui::DragValue::new(&mut settings.steps).range(1..=5000))
                     .labelled_by(l.id);
                 ui.end_row();
                 let l = ui.label("Learning rate");
                 ui.add(
-                    egui::DragValue::new(&mut ft.settings.lr)
+                    egui::DragValue::new(&mut settings.lr)
                         .range(1e-6..=1e-1)
                         .speed(1e-5)
                         .custom_formatter(|v, _| format!("{v:.1e}"))
@@ -134,16 +136,16 @@ fn settings_ui(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
                 .labelled_by(l.id);
                 ui.end_row();
                 let l = ui.label("Batch size");
-                ui.add(egui::DragValue::new(&mut ft.settings.batch_size).range(1..=32))
+                ui.add(egui::DragValue::new(&mut settings.batch_size).range(1..=32))
                     .labelled_by(l.id);
                 ui.end_row();
                 let l = ui.label("Slices (this case)");
-                ui.add(egui::DragValue::new(&mut ft.max_case_slices).range(1..=500))
+                ui.add(egui::DragValue::new(&mut max_case_slices).range(1..=500))
                     .labelled_by(l.id)
                     .on_hover_text("At most this many lung slices, spread evenly");
                 ui.end_row();
                 let l = ui.label("Anchor slices (corrections)");
-                ui.add(egui::DragValue::new(&mut ft.settings.anchor_slices).range(0..=64))
+                ui.add(egui::DragValue::new(&mut settings.anchor_slices).range(0..=64))
                     .labelled_by(l.id)
                     .on_hover_text(
                         "Uncorrected lung slices of the case, as the mask shows them, mixed \
@@ -152,10 +154,10 @@ fn settings_ui(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
                 ui.end_row();
                 let l = ui.label("Device");
                 egui::ComboBox::from_id_salt("finetune_device")
-                    .selected_text(device_name(ft.device))
+                    .selected_text(device_name(device))
                     .show_ui(ui, |ui| {
                         for d in [DeviceChoice::Auto, DeviceChoice::Gpu, DeviceChoice::Cpu] {
-                            ui.selectable_value(&mut ft.device, d, device_name(d));
+                            ui.selectable_value(&mut device, d, device_name(d));
                         }
                     })
                     .response
@@ -163,6 +165,17 @@ fn settings_ui(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
                 ui.end_row();
             });
     });
+    let ft = &state.finetune;
+    if settings != ft.settings || max_case_slices != ft.max_case_slices || device != ft.device {
+        command(
+            state,
+            FineTuneCommand::Configure {
+                settings,
+                max_case_slices,
+                device,
+            },
+        );
+    }
 }
 
 fn device_name(d: DeviceChoice) -> &'static str {

@@ -53,16 +53,10 @@ impl AppState {
         self.edit.is_saving()
     }
 
-    /// True once the window may close (the user answered the question); reading it
-    /// clears it.
-    pub fn take_close_approved(&mut self) -> bool {
-        self.edit.take_close_approved()
-    }
-
-    /// Asks before `action` would drop unsaved edits. Returns true if the question
-    /// is now pending (the caller must not go on), false if there is nothing to lose.
-    pub fn ask_before_discarding(&mut self, action: Pending) -> bool {
-        self.edit.ask_before_discarding(action)
+    /// True once the window may close (the user answered the question), until
+    /// `EditCommand::CloseHandled`.
+    pub fn close_approved(&self) -> bool {
+        self.edit.close_approved()
     }
 
     /// Name, progress and elapsed seconds of a running save.

@@ -56,10 +56,10 @@ impl EditState {
         self.guard.save.is_some() || self.guard.dialog.is_some()
     }
 
-    /// True once the window may close (the user answered the question); reading it
-    /// clears it.
-    pub fn take_close_approved(&mut self) -> bool {
-        std::mem::take(&mut self.guard.close_approved)
+    /// True once the window may close (the user answered the question), until
+    /// [`EditCommand::CloseHandled`].
+    pub fn close_approved(&self) -> bool {
+        self.guard.close_approved
     }
 
     /// Lets the window close (the user answered the question).
@@ -125,6 +125,10 @@ impl EditState {
             EditCommand::SaveTo(path) => self.save(Some(path), None, cx),
             EditCommand::ChooseSavePath => self.open_save_dialog(cx),
             EditCommand::Answer(choice) => return self.answer(choice, cx),
+            EditCommand::RequestClose => {
+                self.ask_before_discarding(Pending::CloseWindow);
+            }
+            EditCommand::CloseHandled => self.guard.close_approved = false,
             _ => {}
         }
         None

@@ -148,9 +148,10 @@ pub fn slice_view_ui(
         &state.zoom_pan[zi],
     );
     if let Some(p) = hover_pos {
-        state.set_hover(view, mapping.voxel_at([p.x, p.y]));
+        let voxel = mapping.voxel_at([p.x, p.y]);
+        state.apply(Command::SetHover { view, voxel });
     } else if state.hover.is_some_and(|h| h.view == view) {
-        state.hover = None;
+        state.apply(Command::SetHover { view, voxel: None });
     }
 
     if gpu == Gpu::Ready {
