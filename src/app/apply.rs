@@ -139,9 +139,7 @@ impl AppState {
             }
         }
     }
-}
 
-impl AppState {
     /// Hands fine-tuning's requests to the segmentation tools' model manager, in
     /// order.
     pub(super) fn serve_model_requests(

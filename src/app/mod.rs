@@ -1,29 +1,36 @@
 //! The desktop application: state, UI and background jobs.
 //!
-//! - [`state`]: [`AppState`] (no egui types); [`commands`]: the [`Command`]s
-//!   that change it, applied by [`apply`]; [`masks`]: its overlay layers;
-//!   [`background`]: its loading; [`notice`]: its messages for the user;
-//!   [`gpu_update`]: what the GPU has to catch up with ([`gpu_sync`] does).
+//! - [`state`]: [`AppState`] (no egui types): the [`document`], the view state
+//!   and one state per feature; [`commands`]: the [`Command`]s that change it,
+//!   applied by [`apply`]; [`context`]: the [`Ctx`](context::Ctx) a feature's
+//!   method gets beside its own state; [`masks`]: what the views draw of the
+//!   document; [`background`]: loading and the per-frame poll of every job;
+//!   [`queries`]: the questions the UI and tests ask; [`notice`]: messages for
+//!   the user; [`gpu_update`]: what the GPU has to catch up with ([`gpu_sync`]
+//!   does).
 //! - [`jobs`]: background work with progress, cancel and streamed results.
 //! - [`loading`]: what a dropped/opened file is, read off the UI thread;
 //!   [`series_ui`]: the chooser shown when a DICOM input holds several series.
 //! - [`layers`]: mask layers and the composite the GPU shows.
 //! - [`settings`]: what persists between runs; [`views`]: per-view arrays.
 //! - [`view_ui`], [`panels`], [`shortcuts`]: the egui side (`*_ui` functions).
-//! - [`edit_state`], [`edit_guard`], [`edit_ui`]: mask editing, saving and the
-//!   unsaved-edits question, carried out by [`editing`] and [`saving`];
-//!   [`finetune_state`], [`finetune_ui`]: in-app fine-tuning, run by
-//!   [`fine_tuning`]; [`segment`], [`figures`], [`export`]: segmentation, the
-//!   report panel's figures and exports, run by [`segmenting`], [`measuring`] and
-//!   [`exporting`].
+//! - The features, each a state type whose methods apply its commands on a
+//!   `Ctx`: [`edit_state`] (`EditState`), [`edit_guard`], [`edit_ui`]: mask
+//!   editing, saving and the unsaved-edits question, carried out by [`editing`]
+//!   and [`saving`]; [`finetune_state`] (`FineTuneState`), [`finetune_ui`]:
+//!   in-app fine-tuning, run by [`fine_tuning`]; [`segment`] (`SegTools`, with
+//!   the [`models`] manager), [`figures`] (`LiveFigures`), [`export`]
+//!   (`Exports`): segmentation, the report panel's figures and exports, run by
+//!   [`segmenting`], [`measuring`] and [`exporting`].
 //!
 //! Imports point down these layers (or within one), never up: the data (the
-//! feature modules' types, [`commands`], and the small modules above); [`state`]
-//! (the [`AppState`] struct, whose fields are those types); the modules that add
-//! an `impl AppState` ([`apply`], [`background`], [`masks`], [`editing`], [`saving`],
-//! [`fine_tuning`], [`segmenting`], [`measuring`], [`exporting`]), which import
-//! the state and the data but not each other (their calls go through `self`); the
-//! egui side.
+//! feature modules' types, [`commands`], [`context`] and the small modules
+//! above); [`state`] (the [`AppState`] struct, whose fields are those types);
+//! the feature logic ([`editing`], [`saving`], [`segmenting`], [`measuring`],
+//! [`exporting`], [`fine_tuning`]), which imports the data; the app-level
+//! `impl AppState` files ([`apply`], [`background`], [`masks`], [`queries`], and
+//! the unsaved-edits orchestration in [`saving`]), which hand each command to
+//! its feature and one feature's outcome to another; the egui side.
 //!
 //! [`LungscopeApp`] ties them to eframe and to the GPU renderer.
 

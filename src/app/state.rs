@@ -1,12 +1,14 @@
 //! The viewer's state. No egui types: the UI turns input into
 //! [`Command`](super::commands::Command)s (see `commands`, applied by `apply`),
-//! background jobs feed it (see `background`), mask layers live in it (see
-//! `masks`), and tests drive it directly.
+//! background jobs feed it (see `background`), and tests drive it directly.
 //!
-//! The types of its fields come from data modules below this one (`edit_state`,
-//! `finetune_state`, `segment`, `loading`, `notice`, `gpu_update`, ...); the
-//! feature modules above it (`editing`, `saving`, `fine_tuning`, `segmenting`,
-//! `measuring`, `exporting`, ...) add their own `impl AppState`.
+//! [`AppState`] holds the [`Document`], the view state (crosshair, zoom/pan,
+//! window, layout, hover), the notices, the load queue, and one state per
+//! feature ([`EditState`], [`FineTuneState`], [`SegTools`]), whose types come
+//! from the data modules below this one. `AppState::parts` lends each feature
+//! its own state and a [`Ctx`] over the shared parts; the features' logic is in
+//! their own modules (`editing`, `saving`, `segmenting`, `measuring`,
+//! `exporting`, `fine_tuning`) as methods of those types.
 
 use super::context::Ctx;
 use super::document::{Document, VolumeEntry};
