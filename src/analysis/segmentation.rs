@@ -6,7 +6,7 @@
 //! lung) or from separate lung and infection masks (infection counted only inside
 //! the lung mask, as the ground truth of the shared data defines it). Where the
 //! lungs carry no side (one lung label, or infection voxels of a label map), the
-//! sides come from [`split_label_mask`](super::lungs::split_label_mask) or from the
+//! sides come from [`super::lungs::split_label_mask`] or from the
 //! lung an infected region touches.
 
 use super::AnalysisError;

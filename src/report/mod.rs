@@ -200,7 +200,7 @@ impl Report {
     }
 
     /// Analyses `segmentation` (with `lobes` for the true-lobe score) on `volume`
-    /// and builds the report: [`analyze`](crate::analysis::analyze) followed by
+    /// and builds the report: [`analyze`](fn@crate::analysis::analyze) followed by
     /// [`Report::build`].
     pub fn from_segmentation(
         volume: &Volume,

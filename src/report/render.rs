@@ -68,7 +68,7 @@ pub const MAX_SIDE: usize = 4096;
 /// and outlined, other labels (the lungs) outlined.
 ///
 /// Anisotropic pixels are resampled (nearest neighbour) to square ones, and small
-/// slices are enlarged so the image is at least [`MIN_SIDE`] pixels wide or tall;
+/// slices are enlarged so the image is at least `MIN_SIDE` pixels wide or tall;
 /// images are never larger than [`MAX_SIDE`] pixels on a side (shrunk to fit).
 pub fn render_axial(
     volume: &Volume,

@@ -17,7 +17,7 @@
 //!
 //! Layer by layer (`H × W` pixels, `C` channels, per image):
 //! - 3×3 convolution (padding 1) + folded BatchNorm + ReLU: Winograd F(2×2, 3×3)
-//!   ([`winograd`]; 2.25× fewer multiplications) where the map has even sides and
+//!   (`winograd`; 2.25× fewer multiplications) where the map has even sides and
 //!   at least [`WINOGRAD_MIN_CIN`] input channels, otherwise for a tile of `T`
 //!   output pixels an im2col block `[T, 9·C_in]` (zeros outside the image) times
 //!   the weights `[9·C_in, C_out]`; then bias and ReLU.

@@ -2,7 +2,7 @@
 //! cosine / step / constant learning-rate schedule, validation by patient each epoch,
 //! best-by-Dice and last checkpoints (atomic), early stopping, resume, `metrics.csv` and
 //! `curves.png` in the run folder; progress through a callback, cancel through an
-//! [`AtomicBool`]. [`fine_tune`] reuses the same step for a few hundred steps on one case.
+//! [`AtomicBool`](std::sync::atomic::AtomicBool). [`fine_tune`] reuses the same step for a few hundred steps on one case.
 
 mod batch;
 pub mod corrections;

@@ -7,7 +7,7 @@
 //! (the 3×3 convolution here without the ReLU, BatchNorm in between), the layout
 //! helpers and the GEMM call. What is its own: BatchNorm with batch statistics
 //! (running statistics updated with burn's momentum), and the backward kernels in
-//! [`kernels`]:
+//! `kernels`:
 //! - 3×3 convolution: the input gradient is the same convolution with the kernels
 //!   flipped and transposed (so it runs on Winograd too); the weight gradient is
 //!   `Σ im2col(x)ᵀ · dz` per tile of pixels, one partial sum per thread.
