@@ -142,6 +142,22 @@ fn a_jpeg2000_frame_of_another_size_is_refused_by_the_guard() {
     );
 }
 
+/// Found by the `dicom` fuzz target: the same kind of codestream (46 × 32 pixels
+/// in a 32 × 32 image) under the JPEG 2000 Part 2 transfer syntax
+/// (1.2.840.10008.1.2.4.92), which dicom-rs decodes with the same adapter but the
+/// guard did not know; it now guards every JPEG 2000 syntax dicom-rs decodes.
+#[test]
+fn a_jpeg2000_part2_frame_of_another_size_is_refused_by_the_guard() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_j2k_part2_size.dcm");
+    let e = open_err(&path, None);
+    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the codestream holds 46 × 32 pixels, the DICOM header 32 × 32"),
+        "the guard refused it: {e}"
+    );
+}
+
 /// Found by the `dicom` fuzz target (one bit changed in an RLE Lossless seed): the
 /// second RLE segment of an 8 × 8 16-bit image decodes to 63 bytes, and dicom-rs's
 /// RLE decoder indexed past its end (a panic, caught as "the decoder failed").

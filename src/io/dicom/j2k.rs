@@ -9,14 +9,19 @@
 //! segment of every frame is read here first (the first marker segment after the
 //! start of codestream, ISO/IEC 15444-1 A.5.1) and must agree with the DICOM
 //! header: width, height, number of components, and at most 16 bits per
-//! component.
+//! component. A frame wrapped in a JP2 file is checked through its contiguous
+//! codestream box, found by walking the file's boxes; a JP2 file with a palette
+//! (`pclr`, which makes one coded component several decoded ones) is refused.
 
 use super::header::FrameShape;
-/// JPEG 2000 transfer syntaxes dicom-rs decodes with OpenJPEG (lossless and
-/// lossy, and the High-Throughput ones).
-const SYNTAXES: [&str; 5] = [
+/// JPEG 2000 transfer syntaxes dicom-rs decodes with OpenJPEG: Part 1 lossless
+/// and lossy, Part 2 multi-component lossless and lossy, and the High-Throughput
+/// ones (a test checks this list against dicom-rs's registry).
+const SYNTAXES: [&str; 7] = [
     "1.2.840.10008.1.2.4.90",
     "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.92",
+    "1.2.840.10008.1.2.4.93",
     "1.2.840.10008.1.2.4.201",
     "1.2.840.10008.1.2.4.202",
     "1.2.840.10008.1.2.4.203",
@@ -41,12 +46,17 @@ pub(super) fn check_frames(fragments: &[Vec<u8>], expected: FrameShape) -> Resul
     let Some(first) = fragments.first() else {
         return Err("the encapsulated pixel data hold no JPEG 2000 frame".into());
     };
-    if codestream(first).is_none() {
+    if codestream(first)?.is_none() {
         return Err(
             "the first fragment starts with neither a JPEG 2000 codestream nor a JP2 file".into(),
         );
     }
-    let starts: Vec<&[u8]> = fragments.iter().filter_map(|f| codestream(f)).collect();
+    let mut starts: Vec<&[u8]> = Vec::new();
+    for f in fragments {
+        if let Some(stream) = codestream(f)? {
+            starts.push(stream);
+        }
+    }
     for (k, stream) in starts.iter().enumerate() {
         check_siz(stream, expected).map_err(|e| {
             if starts.len() > 1 {
@@ -60,16 +70,74 @@ pub(super) fn check_frames(fragments: &[Vec<u8>], expected: FrameShape) -> Resul
 }
 
 /// The codestream a fragment starts (itself, or the contiguous codestream box of
-/// a JP2 file), or `None` for a fragment that continues a frame.
-fn codestream(fragment: &[u8]) -> Option<&[u8]> {
+/// a JP2 file), `Ok(None)` for a fragment that continues a frame, or the reason a
+/// JP2 file is refused.
+fn codestream(fragment: &[u8]) -> Result<Option<&[u8]>, String> {
     if fragment.starts_with(&SOC_SIZ[..2]) {
-        return Some(fragment);
+        return Ok(Some(fragment));
     }
     if fragment.starts_with(&JP2_SIGNATURE) {
-        let at = fragment.windows(4).position(|w| w == b"jp2c")?;
-        return Some(&fragment[at + 4..]);
+        return jp2_codestream(fragment).map(Some);
     }
-    None
+    Ok(None)
+}
+
+/// One box of a JP2 file: its type and contents, and the rest of the file.
+fn next_box(data: &[u8]) -> Result<([u8; 4], &[u8], &[u8]), String> {
+    let cut = || "a JP2 box header is cut short".to_string();
+    let head = data.get(..8).ok_or_else(cut)?;
+    let kind = [head[4], head[5], head[6], head[7]];
+    let declared = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
+    let (header, length) = match declared {
+        // Up to the end of the file.
+        0 => (8, data.len() as u64),
+        // An 8-byte length follows the type.
+        1 => {
+            let l = data.get(8..16).ok_or_else(cut)?;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(l);
+            (16, u64::from_be_bytes(b))
+        }
+        l => (8, l),
+    };
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|&l| l >= header && l <= data.len())
+        .ok_or_else(|| {
+            format!(
+                "the JP2 box \"{}\" declares {length} bytes, more than the file holds or fewer than its header",
+                String::from_utf8_lossy(&kind)
+            )
+        })?;
+    Ok((kind, &data[header..length], &data[length..]))
+}
+
+/// The contiguous codestream box (`jp2c`) of a JP2 file, walking its boxes; a
+/// palette box in the header box is refused.
+fn jp2_codestream(file: &[u8]) -> Result<&[u8], String> {
+    let mut rest = file;
+    while !rest.is_empty() {
+        let (kind, contents, after) = next_box(rest)?;
+        match &kind {
+            b"jp2h" => {
+                let mut inner = contents;
+                while !inner.is_empty() {
+                    let (sub, _, more) = next_box(inner)?;
+                    if &sub == b"pclr" {
+                        return Err(
+                            "the JP2 file maps its samples through a palette (pclr), which a CT image never does"
+                                .into(),
+                        );
+                    }
+                    inner = more;
+                }
+            }
+            b"jp2c" => return Ok(contents),
+            _ => {}
+        }
+        rest = after;
+    }
+    Err("the JP2 file holds no codestream box (jp2c)".into())
 }
 
 fn check_siz(stream: &[u8], e: FrameShape) -> Result<(), String> {
@@ -173,5 +241,81 @@ mod tests {
         assert_eq!(check_frames(&[good], CT), Ok(()));
         jp2.extend_from_slice(&siz(64, 32, 1, 12));
         assert!(check_frames(&[jp2], CT).is_err());
+    }
+
+    /// A JP2 file of `boxes` (type, contents) after the signature box.
+    fn jp2(boxes: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut out = JP2_SIGNATURE.to_vec();
+        out.extend_from_slice(&[0x0D, 0x0A, 0x87, 0x0A]);
+        for (kind, contents) in boxes {
+            out.extend_from_slice(&(8 + contents.len() as u32).to_be_bytes());
+            out.extend_from_slice(&kind[..]);
+            out.extend_from_slice(contents);
+        }
+        out
+    }
+
+    #[test]
+    fn a_jp2_file_is_walked_box_by_box() {
+        let ihdr = |boxes: &[(&[u8; 4], Vec<u8>)]| jp2(boxes)[12..].to_vec();
+        // A header box, then the codestream box: checked through the latter.
+        let header = ihdr(&[
+            (b"ihdr", vec![0; 14]),
+            (b"colr", vec![1, 0, 0, 0, 0, 0, 17]),
+        ]);
+        let good = jp2(&[(b"jp2h", header.clone()), (b"jp2c", siz(32, 32, 1, 12))]);
+        assert_eq!(check_frames(&[good], CT), Ok(()));
+        let wrong = jp2(&[(b"jp2h", header), (b"jp2c", siz(46, 32, 1, 12))]);
+        assert!(
+            check_frames(&[wrong], CT)
+                .expect_err("size")
+                .contains("46 × 32")
+        );
+        // "jp2c" inside another box's contents is not the codestream box.
+        let decoy = jp2(&[(b"xml ", b"jp2c".to_vec()), (b"jp2c", siz(46, 32, 1, 12))]);
+        assert!(check_frames(&[decoy], CT).is_err());
+        // A palette turns one coded component into several decoded ones.
+        let palette = ihdr(&[(b"ihdr", vec![0; 14]), (b"pclr", vec![0; 8])]);
+        let e = check_frames(
+            &[jp2(&[(b"jp2h", palette), (b"jp2c", siz(32, 32, 1, 12))])],
+            CT,
+        )
+        .expect_err("palette");
+        assert!(e.contains("palette"), "{e}");
+        // A box longer than the file, and a file without a codestream box.
+        let mut long = jp2(&[(b"jp2c", siz(32, 32, 1, 12))]);
+        long[12..16].copy_from_slice(&1000u32.to_be_bytes());
+        assert!(
+            check_frames(&[long], CT)
+                .expect_err("long")
+                .contains("declares 1000 bytes")
+        );
+        let none = jp2(&[(b"ftyp", vec![0; 12])]);
+        assert!(
+            check_frames(&[none], CT)
+                .expect_err("none")
+                .contains("no codestream box")
+        );
+        // Every cut of a good file is refused or passes, never panics.
+        let good = jp2(&[(b"jp2c", siz(32, 32, 1, 12))]);
+        for cut in 0..good.len() {
+            let _ = check_frames(&[good[..cut].to_vec()], CT);
+        }
+    }
+
+    /// Every JPEG 2000 transfer syntax dicom-rs decodes goes through this guard
+    /// (the Part 2 ones were missing, found by the fuzz target).
+    #[test]
+    fn every_jpeg_2000_syntax_dicom_rs_decodes_is_guarded() {
+        use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+        let decoded: Vec<&str> = TransferSyntaxRegistry
+            .iter()
+            .filter(|ts| ts.name().contains("JPEG 2000") && ts.can_decode_all())
+            .map(|ts| ts.uid())
+            .collect();
+        assert!(decoded.len() >= 4, "{decoded:?}");
+        for uid in decoded {
+            assert!(is_j2k(uid), "{uid} is decoded by dicom-rs but not guarded");
+        }
     }
 }
