@@ -82,8 +82,15 @@ fn codestream(fragment: &[u8]) -> Result<Option<&[u8]>, String> {
     Ok(None)
 }
 
-/// One box of a JP2 file: its type and contents, and the rest of the file.
-fn next_box(data: &[u8]) -> Result<([u8; 4], &[u8], &[u8]), String> {
+/// One box of a JP2 file: its type and contents, and what follows it.
+struct Jp2Box<'a> {
+    kind: [u8; 4],
+    contents: &'a [u8],
+    rest: &'a [u8],
+}
+
+/// The box `data` starts with.
+fn next_box(data: &[u8]) -> Result<Jp2Box<'_>, String> {
     let cut = || "a JP2 box header is cut short".to_string();
     let head = data.get(..8).ok_or_else(cut)?;
     let kind = [head[4], head[5], head[6], head[7]];
@@ -109,7 +116,11 @@ fn next_box(data: &[u8]) -> Result<([u8; 4], &[u8], &[u8]), String> {
                 String::from_utf8_lossy(&kind)
             )
         })?;
-    Ok((kind, &data[header..length], &data[length..]))
+    Ok(Jp2Box {
+        kind,
+        contents: &data[header..length],
+        rest: &data[length..],
+    })
 }
 
 /// The contiguous codestream box (`jp2c`) of a JP2 file, walking its boxes; a
@@ -117,25 +128,25 @@ fn next_box(data: &[u8]) -> Result<([u8; 4], &[u8], &[u8]), String> {
 fn jp2_codestream(file: &[u8]) -> Result<&[u8], String> {
     let mut rest = file;
     while !rest.is_empty() {
-        let (kind, contents, after) = next_box(rest)?;
-        match &kind {
+        let b = next_box(rest)?;
+        match &b.kind {
             b"jp2h" => {
-                let mut inner = contents;
+                let mut inner = b.contents;
                 while !inner.is_empty() {
-                    let (sub, _, more) = next_box(inner)?;
-                    if &sub == b"pclr" {
+                    let sub = next_box(inner)?;
+                    if &sub.kind == b"pclr" {
                         return Err(
                             "the JP2 file maps its samples through a palette (pclr), which a CT image never does"
                                 .into(),
                         );
                     }
-                    inner = more;
+                    inner = sub.rest;
                 }
             }
-            b"jp2c" => return Ok(contents),
+            b"jp2c" => return Ok(b.contents),
             _ => {}
         }
-        rest = after;
+        rest = b.rest;
     }
     Err("the JP2 file holds no codestream box (jp2c)".into())
 }
