@@ -13,6 +13,12 @@
 # Crashes, out-of-memory inputs and timeouts land in $FUZZ_WORK/artifacts/TARGET/.
 # The last lines of the log are the figures: executions, coverage, corpus size.
 #
+# JOBS=N runs libFuzzer's fork mode on N cores (-fork=N -ignore_crashes=1): the
+# campaign goes on past a finding (each is still saved as an artifact) and stops
+# at SECONDS only (libFuzzer's fork mode does not honour MAX_EXECS). Do not pause
+# a campaign (SIGSTOP): the input running meanwhile is then reported as slow or
+# timed out although it is not.
+#
 # Needs cargo-fuzz. On a stable toolchain the instrumented build runs with
 # RUSTC_BOOTSTRAP=1 (set here); the build itself is cold once (about 30 minutes on
 # 2 cores) and lands in $FUZZ_TARGET_DIR (default $HOME/.cache/lungscope-fuzz-target).
@@ -37,14 +43,18 @@ esac
 bin="$tdir/x86_64-unknown-linux-gnu/release/$target"
 log="$work/logs/$target-$(date -u +%Y%m%dT%H%M%SZ).log"
 echo "campaign: $target, ${seconds} s or ${max_execs} executions; log $log"
+mode=(-runs="$max_execs")
+if [ -n "${JOBS:-}" ]; then
+  mode=(-fork="$JOBS" -ignore_crashes=1)
+fi
 set +e
 "$bin" "$work/corpus/$target" "${seeds[@]}" \
-  -rss_limit_mb=2048 -timeout=10 -max_total_time="$seconds" -runs="$max_execs" \
+  -rss_limit_mb=2048 -timeout=10 -max_total_time="$seconds" "${mode[@]}" \
   -print_final_stats=1 -artifact_prefix="$work/artifacts/$target/" \
   > "$log" 2>&1
 rc=$?
 set -e
-grep -E "^#[0-9]+.*(DONE|pulse|NEW)" "$log" | tail -1 || true
+grep -E "^#[0-9]+.*(DONE|pulse|NEW|cov:)" "$log" | tail -1 || true
 grep -E "stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$log" || true
 echo "corpus: $(ls "$work/corpus/$target" | wc -l) files; artifacts: $(ls "$work/artifacts/$target" | wc -l)"
 echo "exit code $rc"

@@ -158,6 +158,26 @@ fn a_jpeg2000_part2_frame_of_another_size_is_refused_by_the_guard() {
     );
 }
 
+/// Found by the `dicom` fuzz target (out of memory: 3.7 GB for a 966-byte file):
+/// in implicit VR, the group length (2861,0000) declares 513 bytes. Its VR is UL,
+/// and dicom-rs reads 128 whole values (512 bytes) while moving its position by
+/// 513, so it took the bytes after it for an element (FFFF,FFFF) of 4.3 GB and
+/// allocated it; the length guard had skipped 513 bytes and seen nothing wrong.
+/// The guard now gives each element the VR the parser gives it and refuses a
+/// binary value that is not a whole number of values.
+#[test]
+fn a_binary_value_of_a_partial_length_is_refused_by_the_guard() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_ul_partial_value.dcm");
+    let e = open_err(&path, None);
+    assert!(
+        e.to_string().contains(
+            "element (2861,0000) of VR UL declares 513 bytes, not a whole number of 4-byte values"
+        ),
+        "the guard refused it: {e}"
+    );
+}
+
 /// Found by the `dicom` fuzz target (one bit changed in an RLE Lossless seed): the
 /// second RLE segment of an 8 × 8 16-bit image decodes to 63 bytes, and dicom-rs's
 /// RLE decoder indexed past its end (a panic, caught as "the decoder failed").

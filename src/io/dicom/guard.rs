@@ -8,7 +8,18 @@
 //! inflated first (at most [`MAX_INFLATED_BYTES`] or the read budget, whichever
 //! is smaller) and its lengths are checked
 //! against the inflated size: a file size says nothing about what deflate holds.
+//!
+//! The walk must read the bytes exactly as dicom-rs's parser will, or the parser
+//! reads lengths this walk never saw. So each element's VR is the one the parser
+//! gives it (in implicit VR: the standard dictionary's, OW for pixel data, UN for
+//! unknown tags), and an element of a binary VR whose length is not a whole number
+//! of values (a UL of 513 bytes) is refused: the parser reads whole values only
+//! but moves its position by the declared length, and would take the bytes after
+//! it for the next element's header.
 
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -280,7 +291,7 @@ impl<R: Source> Walker<R> {
                 let Some(l) = self.read::<4>() else {
                     return Ok(Stop::Eof);
                 };
-                (None, self.u32(l))
+                (implicit_vr(tag), self.u32(l))
             } else {
                 let Some(v) = self.read::<2>() else {
                     return Ok(Stop::Eof);
@@ -296,23 +307,34 @@ impl<R: Source> Walker<R> {
                     };
                     u32::from(self.u16(l))
                 };
-                (Some(v), len)
+                (VR::from_binary(v).unwrap_or(VR::UN), len)
             };
             self.check(tag, len, end)?;
             let pixels = tag == (0x7FE0, 0x0010);
             if pixels && self.stop_at_pixels {
                 return Ok(Stop::Done);
             }
-            // Implicit VR (and UN) sequences are recognised by their first item.
+            if let Some(size) = value_size(vr)
+                && len != UNDEFINED
+                && len % size != 0
+            {
+                return Err(format!(
+                    "element ({:04X},{:04X}) of VR {} declares {len} bytes, not a whole number of {size}-byte values",
+                    tag.0,
+                    tag.1,
+                    vr.to_string()
+                ));
+            }
+            // Sequences: SQ, undefined length, or (implicit VR and UN) a first item.
             let sequence = len == UNDEFINED
-                || vr == Some(*b"SQ")
-                || ((vr.is_none() || vr == Some(*b"UN"))
+                || vr == VR::SQ
+                || ((self.implicit || vr == VR::UN)
                     && !pixels
                     && len >= 8
                     && self.next_is_item()?);
             if sequence {
                 let was_implicit = self.implicit;
-                if vr == Some(*b"UN") {
+                if vr == VR::UN {
                     self.implicit = true; // UN sequences are implicit VR
                 }
                 let stop = self.items(len, pixels, depth + 1);
@@ -388,6 +410,28 @@ impl<R: Source> Walker<R> {
             }
         }
         Ok(Stop::Done)
+    }
+}
+
+/// The VR dicom-rs's implicit VR decoder gives `tag`: OW for pixel data and
+/// overlay data, otherwise the standard dictionary's (relaxed), UN for tags it
+/// does not know.
+fn implicit_vr(tag: (u16, u16)) -> VR {
+    if tag == (0x7FE0, 0x0010) || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000) {
+        return VR::OW;
+    }
+    StandardDataDictionary
+        .by_tag(Tag(tag.0, tag.1))
+        .map_or(VR::UN, |e| e.vr().relaxed())
+}
+
+/// Bytes per value of the VRs dicom-rs reads as numbers (a whole number of them).
+fn value_size(vr: VR) -> Option<u32> {
+    match vr {
+        VR::SS | VR::US | VR::OW => Some(2),
+        VR::AT | VR::FL | VR::OF | VR::SL | VR::UL | VR::OL => Some(4),
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => Some(8),
+        _ => None,
     }
 }
 
