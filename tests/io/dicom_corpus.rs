@@ -5,16 +5,26 @@
 
 use crate::dicom_read::open_err;
 use lungscope::io::DicomError;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A file of `tests/corpus/`.
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(name)
+}
+
+/// The error reading `tests/corpus/NAME` gives (a panic if it reads).
+fn corpus_err(name: &str) -> DicomError {
+    open_err(&corpus(name), None)
+}
 
 /// Found by the fuzzer: a deflated data set whose element declares 1.29 GB made the
 /// parser allocate it (1.3 GB of memory, 1.5 s) before failing. The length guard
 /// now inflates the data set first and checks lengths against what it holds.
 #[test]
 fn a_deflated_data_set_with_an_impossible_length_is_refused_by_the_guard() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_deflate_hostile_length.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_deflate_hostile_length.dcm");
     assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
     assert!(
         e.to_string().contains("declares"),
@@ -31,9 +41,7 @@ fn a_deflated_data_set_with_an_impossible_length_is_refused_by_the_guard() {
 /// deflated data set that does not inflate.
 #[test]
 fn a_file_meta_group_length_its_elements_disagree_with_is_refused() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_deflate_meta_length.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_deflate_meta_length.dcm");
     assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
     assert!(
         e.to_string()
@@ -49,9 +57,7 @@ fn a_file_meta_group_length_its_elements_disagree_with_is_refused() {
 /// guard now reads lengths as the parser does.
 #[test]
 fn an_unknown_vr_is_read_with_the_parsers_length_and_refused() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_unknown_vr_length.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_unknown_vr_length.dcm");
     assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
     assert!(
         e.to_string()
@@ -67,9 +73,7 @@ fn an_unknown_vr_is_read_with_the_parsers_length_and_refused() {
 /// breaks anywhere is now refused.
 #[test]
 fn a_deflated_data_set_that_breaks_midway_is_refused() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_deflate_corrupt_stream.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_deflate_corrupt_stream.dcm");
     assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
     assert!(
         e.to_string()
@@ -84,8 +88,7 @@ fn a_deflated_data_set_that_breaks_midway_is_refused() {
 /// an element declaring 4.3 GB and allocated it. Such an item is now refused.
 #[test]
 fn an_item_outside_any_sequence_is_refused_by_the_guard() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_stray_item.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_stray_item.dcm");
     assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
     assert!(
         e.to_string()
@@ -99,9 +102,7 @@ fn an_item_outside_any_sequence_is_refused_by_the_guard() {
 /// header. As shipped, the decoder fails cleanly; this keeps it so.
 #[test]
 fn a_damaged_jpeg2000_packet_header_is_a_clean_decoder_error() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_j2k_packet_overflow.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_j2k_packet_overflow.dcm");
     assert!(matches!(e, DicomError::Decode { .. }), "{e}");
     assert!(e.to_string().contains("jpeg2k decoder failure"), "{e}");
 }
@@ -110,8 +111,7 @@ fn a_damaged_jpeg2000_packet_header_is_a_clean_decoder_error() {
 /// starts with bytes that do not inflate, which the guard says.
 #[test]
 fn a_deflated_data_set_that_does_not_inflate_is_refused() {
-    let src =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_deflate_meta_length.dcm");
+    let src = corpus("dicom_deflate_meta_length.dcm");
     let mut bytes = std::fs::read(&src).expect("read");
     bytes[140..144].copy_from_slice(&186u32.to_le_bytes());
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -131,9 +131,7 @@ fn a_deflated_data_set_that_does_not_inflate_is_refused() {
 /// "the decoder failed"). The JPEG 2000 guard reads each frame's SIZ segment first.
 #[test]
 fn a_jpeg2000_frame_of_another_size_is_refused_by_the_guard() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_j2k_size_mismatch.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_j2k_size_mismatch.dcm");
     assert!(matches!(e, DicomError::Decode { .. }), "{e}");
     assert!(
         e.to_string()
@@ -148,8 +146,7 @@ fn a_jpeg2000_frame_of_another_size_is_refused_by_the_guard() {
 /// guard did not know; it now guards every JPEG 2000 syntax dicom-rs decodes.
 #[test]
 fn a_jpeg2000_part2_frame_of_another_size_is_refused_by_the_guard() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_j2k_part2_size.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_j2k_part2_size.dcm");
     assert!(matches!(e, DicomError::Decode { .. }), "{e}");
     assert!(
         e.to_string()
@@ -167,9 +164,7 @@ fn a_jpeg2000_part2_frame_of_another_size_is_refused_by_the_guard() {
 /// binary value that is not a whole number of values.
 #[test]
 fn a_binary_value_of_a_partial_length_is_refused_by_the_guard() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_ul_partial_value.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_ul_partial_value.dcm");
     assert!(
         e.to_string().contains(
             "element (2861,0000) of VR UL declares 513 bytes, not a whole number of 4-byte values"
@@ -184,9 +179,7 @@ fn a_binary_value_of_a_partial_length_is_refused_by_the_guard() {
 /// The RLE guard walks the segments first and names the short one.
 #[test]
 fn an_rle_frame_with_a_short_segment_is_refused_by_the_guard() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dicom_rle_short_segment.dcm");
-    let e = open_err(&path, None);
+    let e = corpus_err("dicom_rle_short_segment.dcm");
     assert!(matches!(e, DicomError::Decode { .. }), "{e}");
     assert!(
         e.to_string()

@@ -11,6 +11,7 @@ mod support;
 
 mod dicom_chooser;
 mod dicom_corpus;
+mod dicom_jpegls;
 mod dicom_read;
 mod dicom_sitk;
 mod fuzz_corpus;
