@@ -50,6 +50,21 @@ fn dice_by_hand() -> f64 {
     (per_image(0..4) + per_image(4..8)) / 2.0
 }
 
+/// Tversky with false positives weighted 0.3 and missed pixels 0.7, per image.
+fn tversky_by_hand() -> f64 {
+    let per_image = |r: std::ops::Range<usize>| {
+        let (mut tp, mut fp, mut fneg) = (0.0, 0.0, 0.0);
+        for i in r {
+            let pi = sigmoid(LOGITS[i]);
+            tp += pi * TARGET[i];
+            fp += pi * (1.0 - TARGET[i]);
+            fneg += (1.0 - pi) * TARGET[i];
+        }
+        1.0 - (tp + 1.0) / (tp + 0.3 * fp + 0.7 * fneg + 1.0)
+    };
+    (per_image(0..4) + per_image(4..8)) / 2.0
+}
+
 fn focal_by_hand() -> f64 {
     let sum: f64 = LOGITS
         .iter()
@@ -108,6 +123,37 @@ fn binary_losses_match_hand_computation() {
         bce_by_hand(),
         "kind ce on a sigmoid head",
     );
+    close(
+        by_kind(LossKind::BceTversky),
+        bce_by_hand() + tversky_by_hand(),
+        "kind bce+tversky",
+    );
+}
+
+#[test]
+fn tversky_with_equal_weights_is_a_dice() {
+    let head = Head::Sigmoid { channels: 1 };
+    let (l, t) = tensors();
+    let p = head.probabilities(l);
+    let both = scalar(loss::tversky_loss(p.clone(), t.clone(), 0.5, 0.5));
+    let missing = scalar(loss::tversky_loss(p.clone(), t.clone(), 0.0, 1.0));
+    let extra = scalar(loss::tversky_loss(p, t, 1.0, 0.0));
+    // (tp + 1) / (tp + (fp + fn) / 2 + 1) = (2 tp + 2) / (Σp + Σt + 2)
+    let by_hand = {
+        let per_image = |r: std::ops::Range<usize>| {
+            let (mut pt, mut ps, mut ts) = (0.0, 0.0, 0.0);
+            for i in r {
+                let pi = sigmoid(LOGITS[i]);
+                pt += pi * TARGET[i];
+                ps += pi;
+                ts += TARGET[i];
+            }
+            1.0 - (2.0 * pt + 2.0) / (ps + ts + 2.0)
+        };
+        (per_image(0..4) + per_image(4..8)) / 2.0
+    };
+    close(both, by_hand, "tversky 0.5/0.5");
+    assert!(missing > 0.0 && extra > 0.0 && (missing - extra).abs() > 1e-3);
 }
 
 #[test]

@@ -6,7 +6,11 @@
 //! - Dice: soft Dice `1 - (2 sum(p t) + 1) / (sum(p) + sum(t) + 1)` per image and channel,
 //!   averaged (with one channel this is the reference `unet_torch.py` loss).
 //! - Focal: `(1 - p_t)^gamma` times the cross-entropy, `gamma = 2` (Lin et al. 2017).
-//! - BCE+Dice (default), Focal+Dice: the sums.
+//! - Tversky: `1 - (sum(p t) + 1) / (sum(p t) + a sum(p (1 - t)) + b sum((1 - p) t) + 1)`
+//!   per image and channel, averaged, with `a = 0.3`, `b = 0.7` (Salehi et al. 2017):
+//!   a Dice that weighs a missed pixel more than a false one (recall-friendly: faint
+//!   ground glass and dense consolidation that a Dice-trained network leaves as lung).
+//! - BCE+Dice (default), Focal+Dice, BCE+Tversky: the sums.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
@@ -18,6 +22,10 @@ use crate::seg::model::Head;
 pub const DICE_SMOOTH: f64 = 1.0;
 /// Focusing exponent of the focal loss.
 pub const FOCAL_GAMMA: f64 = 2.0;
+/// Weight of false positives in the Tversky loss.
+pub const TVERSKY_ALPHA: f64 = 0.3;
+/// Weight of false negatives (missed pixels) in the Tversky loss.
+pub const TVERSKY_BETA: f64 = 0.7;
 
 /// Which loss to train with (`--loss`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -36,6 +44,8 @@ pub enum LossKind {
     FocalDice,
     /// Multi-class cross-entropy (equals BCE for a sigmoid head).
     CrossEntropy,
+    /// BCE + Tversky (false negatives weigh 0.7, false positives 0.3).
+    BceTversky,
 }
 
 /// The loss `kind` for a network with output `head`: a scalar tensor `[1]`.
@@ -47,6 +57,15 @@ pub fn loss(kind: LossKind, head: &Head, logits: Tensor<4>, target: Tensor<4>) -
         LossKind::BceDice => pixel_ce(head, logits.clone(), target.clone()) + dice(logits, target),
         LossKind::Focal => focal(head, logits, target),
         LossKind::FocalDice => focal(head, logits.clone(), target.clone()) + dice(logits, target),
+        LossKind::BceTversky => {
+            pixel_ce(head, logits.clone(), target.clone())
+                + tversky_loss(
+                    head.probabilities(logits),
+                    target,
+                    TVERSKY_ALPHA,
+                    TVERSKY_BETA,
+                )
+        }
     }
 }
 
@@ -104,4 +123,18 @@ pub fn soft_dice_loss(probs: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     let denom = probs.sum_dims(&[2, 3]) + target.sum_dims(&[2, 3]); // [B, C, 1, 1]
     let dice = (inter * 2.0 + DICE_SMOOTH) / (denom + DICE_SMOOTH);
     (dice.neg() + 1.0).mean()
+}
+
+/// Tversky loss on probabilities, per image and channel, averaged: `[1]`.
+/// `alpha` weighs false positives, `beta` false negatives; `alpha = beta = 0.5` is
+/// the soft Dice loss.
+pub fn tversky_loss(probs: Tensor<4>, target: Tensor<4>, alpha: f64, beta: f64) -> Tensor<1> {
+    let tp = (probs.clone() * target.clone()).sum_dims(&[2, 3]); // [B, C, 1, 1]
+    let sp = probs.sum_dims(&[2, 3]);
+    let st = target.sum_dims(&[2, 3]);
+    // fp = Σp − tp, fn = Σt − tp
+    let fp = sp - tp.clone();
+    let fneg = st - tp.clone();
+    let index = (tp.clone() + DICE_SMOOTH) / (tp + fp * alpha + fneg * beta + DICE_SMOOTH);
+    (index.neg() + 1.0).mean()
 }

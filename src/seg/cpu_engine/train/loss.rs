@@ -6,7 +6,7 @@
 //! with burn's autodiff.
 
 use crate::seg::model::Head;
-use crate::seg::train::loss::{DICE_SMOOTH, FOCAL_GAMMA, LossKind};
+use crate::seg::train::loss::{DICE_SMOOTH, FOCAL_GAMMA, LossKind, TVERSKY_ALPHA, TVERSKY_BETA};
 
 /// Loss value and its gradient `[B, H·W, C]` with respect to the logits.
 pub(super) fn loss_and_grad(
@@ -20,12 +20,13 @@ pub(super) fn loss_and_grad(
     let mut grad = vec![0.0f32; logits.len()];
     let softmax = matches!(head, Head::Softmax { .. });
     let mut total = 0.0;
-    let (ce, focal, dice) = match kind {
-        LossKind::Bce | LossKind::CrossEntropy => (true, false, false),
-        LossKind::Dice => (false, false, true),
-        LossKind::BceDice => (true, false, true),
-        LossKind::Focal => (false, true, false),
-        LossKind::FocalDice => (false, true, true),
+    let (ce, focal, overlap) = match kind {
+        LossKind::Bce | LossKind::CrossEntropy => (true, false, None),
+        LossKind::Dice => (false, false, Some(Overlap::Dice)),
+        LossKind::BceDice => (true, false, Some(Overlap::Dice)),
+        LossKind::Focal => (false, true, None),
+        LossKind::FocalDice => (false, true, Some(Overlap::Dice)),
+        LossKind::BceTversky => (true, false, Some(Overlap::Tversky)),
     };
     if ce {
         total += if softmax {
@@ -41,8 +42,8 @@ pub(super) fn loss_and_grad(
             sigmoid_bce(logits, target, Some(FOCAL_GAMMA), &mut grad)
         };
     }
-    if dice {
-        total += soft_dice(logits, target, batch, c, softmax, &mut grad);
+    if let Some(overlap) = overlap {
+        total += overlap_loss(overlap, logits, target, batch, c, softmax, &mut grad);
     }
     (total, grad)
 }
@@ -143,9 +144,36 @@ fn softmax_ce(
     sum / pixels
 }
 
-/// Soft Dice loss `1 − (2·Σpt + s) / (Σp + Σt + s)` per image and channel, averaged,
-/// on the head's probabilities; the gradient is added to `grad`.
-fn soft_dice(
+/// The overlap term of a loss.
+#[derive(Clone, Copy)]
+enum Overlap {
+    /// Soft Dice `1 − (2·Σpt + s) / (Σp + Σt + s)`.
+    Dice,
+    /// Tversky `1 − (Σpt + s) / (Σpt + α·Σp(1−t) + β·Σ(1−p)t + s)`.
+    Tversky,
+}
+
+impl Overlap {
+    /// Both terms are `1 − N / D` with `N = n_tp·Σpt + s` and
+    /// `D = d_tp·Σpt + d_p·Σp + d_t·Σt + s`: `(n_tp, d_tp, d_p, d_t)`.
+    fn coefficients(self) -> (f64, f64, f64, f64) {
+        match self {
+            Overlap::Dice => (2.0, 0.0, 1.0, 1.0),
+            // Σp(1−t) = Σp − Σpt, Σ(1−p)t = Σt − Σpt
+            Overlap::Tversky => (
+                1.0,
+                1.0 - TVERSKY_ALPHA - TVERSKY_BETA,
+                TVERSKY_ALPHA,
+                TVERSKY_BETA,
+            ),
+        }
+    }
+}
+
+/// Overlap loss (soft Dice or Tversky) per image and channel, averaged, on the
+/// head's probabilities; the gradient is added to `grad`.
+fn overlap_loss(
+    overlap: Overlap,
     logits: &[f32],
     target: &[f32],
     batch: usize,
@@ -172,6 +200,7 @@ fn soft_dice(
     };
     let per_image = logits.len() / batch.max(1);
     let smooth = DICE_SMOOTH;
+    let (n_tp, d_tp, d_p, d_t) = overlap.coefficients();
     let terms = (batch * c).max(1) as f64;
     let mut loss = 0.0f64;
     let mut dp = vec![0.0f32; logits.len()];
@@ -186,13 +215,15 @@ fn soft_dice(
                 sp += f64::from(pp[ch]);
                 st += f64::from(tp[ch]);
             }
-            let num = 2.0 * inter + smooth;
-            let den = sp + st + smooth;
+            let num = n_tp * inter + smooth;
+            let den = d_tp * inter + d_p * sp + d_t * st + smooth;
             loss += 1.0 - num / den;
-            // ∂(1 − num/den)/∂p_i = −(2 t_i · den − num) / den², over the mean's terms.
+            // ∂(1 − num/den)/∂p_i = −(∂num · den − num · ∂den) / den², with
+            // ∂num = n_tp·t_i and ∂den = d_tp·t_i + d_p, over the mean's terms.
             let k = 1.0 / (den * den * terms);
             for (dpp, tp) in dpi.chunks_exact_mut(c).zip(t.chunks_exact(c)) {
-                dpp[ch] = (-(2.0 * f64::from(tp[ch]) * den - num) * k) as f32;
+                let ti = f64::from(tp[ch]);
+                dpp[ch] = (-(n_tp * ti * den - num * (d_tp * ti + d_p)) * k) as f32;
             }
         }
     }

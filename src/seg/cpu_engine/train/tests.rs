@@ -233,6 +233,7 @@ fn every_loss_on_both_heads_matches_burn_autodiff() {
             LossKind::Focal,
             LossKind::FocalDice,
             LossKind::CrossEntropy,
+            LossKind::BceTversky,
         ] {
             check_gradients(
                 &config(Arch::Unet, UpMode::Transpose, true, head),
