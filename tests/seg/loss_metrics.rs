@@ -36,8 +36,9 @@ fn bce_by_hand() -> f64 {
     sum / 8.0
 }
 
-fn dice_by_hand() -> f64 {
-    let per_image = |r: std::ops::Range<usize>| {
+/// The mean over the two images of `per_image(Σpt, Σp, Σt)`.
+fn mean_over_images(per_image: impl Fn(f64, f64, f64) -> f64) -> f64 {
+    let sums = |r: std::ops::Range<usize>| {
         let (mut pt, mut p, mut t) = (0.0, 0.0, 0.0);
         for i in r {
             let pi = sigmoid(LOGITS[i]);
@@ -45,24 +46,20 @@ fn dice_by_hand() -> f64 {
             p += pi;
             t += TARGET[i];
         }
-        1.0 - (2.0 * pt + 1.0) / (p + t + 1.0)
+        per_image(pt, p, t)
     };
-    (per_image(0..4) + per_image(4..8)) / 2.0
+    let (a, b) = (sums(0..4), sums(4..8));
+    (a + b) / 2.0
 }
 
-/// Tversky with false positives weighted 0.3 and missed pixels 0.7, per image.
+fn dice_by_hand() -> f64 {
+    mean_over_images(|pt, p, t| 1.0 - (2.0 * pt + 1.0) / (p + t + 1.0))
+}
+
+/// Tversky with false positives (`Σp − Σpt`) weighted 0.3 and missed pixels
+/// (`Σt − Σpt`) 0.7, per image.
 fn tversky_by_hand() -> f64 {
-    let per_image = |r: std::ops::Range<usize>| {
-        let (mut tp, mut fp, mut fneg) = (0.0, 0.0, 0.0);
-        for i in r {
-            let pi = sigmoid(LOGITS[i]);
-            tp += pi * TARGET[i];
-            fp += pi * (1.0 - TARGET[i]);
-            fneg += (1.0 - pi) * TARGET[i];
-        }
-        1.0 - (tp + 1.0) / (tp + 0.3 * fp + 0.7 * fneg + 1.0)
-    };
-    (per_image(0..4) + per_image(4..8)) / 2.0
+    mean_over_images(|pt, p, t| 1.0 - (pt + 1.0) / (pt + 0.3 * (p - pt) + 0.7 * (t - pt) + 1.0))
 }
 
 fn focal_by_hand() -> f64 {
@@ -139,19 +136,7 @@ fn tversky_with_equal_weights_is_a_dice() {
     let missing = scalar(loss::tversky_loss(p.clone(), t.clone(), 0.0, 1.0));
     let extra = scalar(loss::tversky_loss(p, t, 1.0, 0.0));
     // (tp + 1) / (tp + (fp + fn) / 2 + 1) = (2 tp + 2) / (Σp + Σt + 2)
-    let by_hand = {
-        let per_image = |r: std::ops::Range<usize>| {
-            let (mut pt, mut ps, mut ts) = (0.0, 0.0, 0.0);
-            for i in r {
-                let pi = sigmoid(LOGITS[i]);
-                pt += pi * TARGET[i];
-                ps += pi;
-                ts += TARGET[i];
-            }
-            1.0 - (2.0 * pt + 2.0) / (ps + ts + 2.0)
-        };
-        (per_image(0..4) + per_image(4..8)) / 2.0
-    };
+    let by_hand = mean_over_images(|pt, p, t| 1.0 - (2.0 * pt + 2.0) / (p + t + 2.0));
     close(both, by_hand, "tversky 0.5/0.5");
     assert!(missing > 0.0 && extra > 0.0 && (missing - extra).abs() > 1e-3);
 }
