@@ -10,6 +10,9 @@
 #   BIN=target/debug/lungscope OUT=runs/cv K=4 EPOCHS=9 scripts/cross_validate.sh \
 #       [recipe arguments of `lungscope train`]
 #
+# FOLDS="1" (or "1 3") runs and scores only those folds, to screen a recipe on part
+# of the patients before paying for all K (the table then covers only them).
+#
 # Without recipe arguments the default model's recipe is used: --batch-size 8 --lr 1e-3
 # --loss bce-dice --size 160 --arch unet --base 12 --depth 4.
 # Needs python3 with numpy and nibabel (for the scoring). Patients without a stacked
@@ -33,8 +36,17 @@ train_fold() {
     "$BIN" train --data "$DATA" --folds "$K" --fold "$i" --epochs "$EPOCHS" --device cpu \
         --seed 42 --patience 0 --out "$run" "$@"
 }
-i=1
-while [ "$i" -le "$K" ]; do
+FOLDS=${FOLDS:-$(seq 1 "$K")}
+for i in $(echo "$FOLDS" | tr ',' ' '); do
+    case "$i" in
+        '' | *[!0-9]*) echo "FOLDS: '$i' is not a fold number" >&2; exit 2 ;;
+    esac
+    if [ "$i" -lt 1 ] || [ "$i" -gt "$K" ]; then
+        echo "FOLDS: fold $i is not in 1..$K" >&2
+        exit 2
+    fi
+done
+for i in $(echo "$FOLDS" | tr ',' ' '); do
     run="$OUT/fold$i"
     if [ -f "$run/train_state.json" ]; then
         done_epochs=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['completed_epochs'])" "$run/train_state.json")
@@ -53,13 +65,12 @@ while [ "$i" -le "$K" ]; do
     # Dice would tune on the very patients being reported.
     "$PY" "$HERE/pipeline_dice.py" --bin "$BIN" --weights "$run/last.lsm" --cases "$cases" \
         --json "$run/volumes.json" >&2
-    i=$((i + 1))
 done
-"$PY" - "$OUT" "$K" <<'EOF'
+"$PY" - "$OUT" $(echo "$FOLDS" | tr ',' ' ') <<'EOF'
 import json, os, sys
-out, k = sys.argv[1], int(sys.argv[2])
+out, folds = sys.argv[1], [int(f) for f in sys.argv[2:]]
 rows = []
-for i in range(1, k + 1):
+for i in folds:
     with open(os.path.join(out, f"fold{i}", "volumes.json")) as f:
         for r in json.load(f)["cases"]:
             r["fold"] = i
@@ -83,5 +94,6 @@ print(f"patients with >= 20 slices: {len(big)}")
 print(f"infection Dice mean {mean(inf):.3f}, lowest {min(inf):.3f}")
 print(f"lung Dice mean {mean([r['dice_lung'] for r in big]):.3f}")
 print(f"infection % absolute error mean {mean(errs):.2f} points; "
-      f"largest with > 20 % infection: {max(heavy) if heavy else float('nan'):.2f} points")
+      "largest with > 20 % infection: "
+      + (f"{max(heavy):.2f} points" if heavy else "no such patient in these folds"))
 EOF
