@@ -10,6 +10,7 @@
 mod support;
 
 mod dicom_chooser;
+mod dicom_cli;
 mod dicom_corpus;
 mod dicom_jpegls;
 mod dicom_read;
