@@ -19,17 +19,21 @@ fn corpus_err(name: &str) -> DicomError {
     open_err(&corpus(name), None)
 }
 
+/// The error reading `tests/corpus/NAME` gives, checked to say `says` (what the
+/// guard in front of the parser or codec found).
+fn refused_by_guard(name: &str, says: &str) -> DicomError {
+    let e = corpus_err(name);
+    assert!(e.to_string().contains(says), "the guard refused it: {e}");
+    e
+}
+
 /// Found by the fuzzer: a deflated data set whose element declares 1.29 GB made the
 /// parser allocate it (1.3 GB of memory, 1.5 s) before failing. The length guard
 /// now inflates the data set first and checks lengths against what it holds.
 #[test]
 fn a_deflated_data_set_with_an_impossible_length_is_refused_by_the_guard() {
-    let e = corpus_err("dicom_deflate_hostile_length.dcm");
+    let e = refused_by_guard("dicom_deflate_hostile_length.dcm", "declares");
     assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
-    assert!(
-        e.to_string().contains("declares"),
-        "the guard refused it: {e}"
-    );
 }
 
 /// Found by the `dicom` fuzz target (out of memory): a 1,486-byte deflated file
@@ -41,13 +45,11 @@ fn a_deflated_data_set_with_an_impossible_length_is_refused_by_the_guard() {
 /// deflated data set that does not inflate.
 #[test]
 fn a_file_meta_group_length_its_elements_disagree_with_is_refused() {
-    let e = corpus_err("dicom_deflate_meta_length.dcm");
-    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("the file meta group length says 208 bytes but its elements take 186"),
-        "the guard refused it: {e}"
+    let e = refused_by_guard(
+        "dicom_deflate_meta_length.dcm",
+        "the file meta group length says 208 bytes but its elements take 186",
     );
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
 }
 
 /// Found by the `dicom` fuzz target (out of memory): an element with the unknown
@@ -57,13 +59,11 @@ fn a_file_meta_group_length_its_elements_disagree_with_is_refused() {
 /// guard now reads lengths as the parser does.
 #[test]
 fn an_unknown_vr_is_read_with_the_parsers_length_and_refused() {
-    let e = corpus_err("dicom_unknown_vr_length.dcm");
-    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("element (0008,0016) declares 4294967089 bytes"),
-        "the guard refused it: {e}"
+    let e = refused_by_guard(
+        "dicom_unknown_vr_length.dcm",
+        "element (0008,0016) declares 4294967089 bytes",
     );
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
 }
 
 /// Found by the `dicom` fuzz target (out of memory): a deflated data set whose
@@ -73,13 +73,11 @@ fn an_unknown_vr_is_read_with_the_parsers_length_and_refused() {
 /// breaks anywhere is now refused.
 #[test]
 fn a_deflated_data_set_that_breaks_midway_is_refused() {
-    let e = corpus_err("dicom_deflate_corrupt_stream.dcm");
-    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("the deflated data set does not inflate"),
-        "the guard refused it: {e}"
+    let e = refused_by_guard(
+        "dicom_deflate_corrupt_stream.dcm",
+        "the deflated data set does not inflate",
     );
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
 }
 
 /// Found by the `dicom` fuzz target (out of memory): a zero-length pixel data
@@ -88,13 +86,11 @@ fn a_deflated_data_set_that_breaks_midway_is_refused() {
 /// an element declaring 4.3 GB and allocated it. Such an item is now refused.
 #[test]
 fn an_item_outside_any_sequence_is_refused_by_the_guard() {
-    let e = corpus_err("dicom_stray_item.dcm");
-    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("an item or delimiter tag (FFFE,E000) outside any sequence"),
-        "the guard refused it: {e}"
+    let e = refused_by_guard(
+        "dicom_stray_item.dcm",
+        "an item or delimiter tag (FFFE,E000) outside any sequence",
     );
+    assert!(matches!(e, DicomError::NotDicom { .. }), "{e}");
 }
 
 /// Found by the `dicom` fuzz target built with overflow checks in every crate: an
@@ -131,13 +127,11 @@ fn a_deflated_data_set_that_does_not_inflate_is_refused() {
 /// "the decoder failed"). The JPEG 2000 guard reads each frame's SIZ segment first.
 #[test]
 fn a_jpeg2000_frame_of_another_size_is_refused_by_the_guard() {
-    let e = corpus_err("dicom_j2k_size_mismatch.dcm");
-    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("the codestream holds 32 × 8192 pixels, the DICOM header 32 × 32"),
-        "the guard refused it: {e}"
+    let e = refused_by_guard(
+        "dicom_j2k_size_mismatch.dcm",
+        "the codestream holds 32 × 8192 pixels, the DICOM header 32 × 32",
     );
+    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
 }
 
 /// Found by the `dicom` fuzz target: the same kind of codestream (46 × 32 pixels
@@ -146,13 +140,11 @@ fn a_jpeg2000_frame_of_another_size_is_refused_by_the_guard() {
 /// guard did not know; it now guards every JPEG 2000 syntax dicom-rs decodes.
 #[test]
 fn a_jpeg2000_part2_frame_of_another_size_is_refused_by_the_guard() {
-    let e = corpus_err("dicom_j2k_part2_size.dcm");
-    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("the codestream holds 46 × 32 pixels, the DICOM header 32 × 32"),
-        "the guard refused it: {e}"
+    let e = refused_by_guard(
+        "dicom_j2k_part2_size.dcm",
+        "the codestream holds 46 × 32 pixels, the DICOM header 32 × 32",
     );
+    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
 }
 
 /// Found by the `dicom` fuzz target (out of memory: 3.7 GB for a 966-byte file):
@@ -164,12 +156,9 @@ fn a_jpeg2000_part2_frame_of_another_size_is_refused_by_the_guard() {
 /// binary value that is not a whole number of values.
 #[test]
 fn a_binary_value_of_a_partial_length_is_refused_by_the_guard() {
-    let e = corpus_err("dicom_ul_partial_value.dcm");
-    assert!(
-        e.to_string().contains(
-            "element (2861,0000) of VR UL declares 513 bytes, not a whole number of 4-byte values"
-        ),
-        "the guard refused it: {e}"
+    refused_by_guard(
+        "dicom_ul_partial_value.dcm",
+        "element (2861,0000) of VR UL declares 513 bytes, not a whole number of 4-byte values",
     );
 }
 
@@ -179,11 +168,9 @@ fn a_binary_value_of_a_partial_length_is_refused_by_the_guard() {
 /// The RLE guard walks the segments first and names the short one.
 #[test]
 fn an_rle_frame_with_a_short_segment_is_refused_by_the_guard() {
-    let e = corpus_err("dicom_rle_short_segment.dcm");
-    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("RLE segment 2 decodes to 63 bytes, the image has 64 pixels"),
-        "the guard refused it: {e}"
+    let e = refused_by_guard(
+        "dicom_rle_short_segment.dcm",
+        "RLE segment 2 decodes to 63 bytes, the image has 64 pixels",
     );
+    assert!(matches!(e, DicomError::Decode { .. }), "{e}");
 }
