@@ -5,10 +5,27 @@ use super::dicom_read::{assert_affine_close, dcmqi_series, files_in, open, real_
 use crate::support;
 
 use lungscope::io;
+use lungscope::volume::Volume;
+use std::path::Path;
 use std::process::Command;
 
 fn lungscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lungscope"))
+}
+
+/// Runs `lungscope segment --device cpu INPUT` and checks that it wrote `mask_path`
+/// as a mask of `dims` on the input's grid; returns the input volume.
+fn segment_on_the_cpu(input: &Path, mask_path: &Path, dims: [usize; 3]) -> Volume {
+    let out = lungscope()
+        .args(["segment", "--device", "cpu"])
+        .arg(input)
+        .output()
+        .expect("run");
+    support::tools::assert_success(&out);
+    let volume = open(input);
+    let mask = io::read_mask(mask_path, Some(&volume.geometry)).expect("mask on the grid");
+    assert_eq!(mask.geometry.dims, dims);
+    volume
 }
 
 #[test]
@@ -44,16 +61,8 @@ fn cli_info_lists_series_and_segment_writes_a_nifti_mask() {
     let slice = files_in(&dir).remove(0);
     let local = tmp.path().join("slice.dcm");
     std::fs::copy(&slice, &local).expect("copy");
-    let out = lungscope()
-        .args(["segment", "--device", "cpu"])
-        .arg(&local)
-        .output()
-        .expect("run");
-    support::tools::assert_success(&out);
     let mask_path = tmp.path().join("slice_seg.nii.gz");
-    let volume = open(&local);
-    let mask = io::read_mask(&mask_path, Some(&volume.geometry)).expect("mask on the grid");
-    assert_eq!(mask.geometry.dims, [512, 512, 1]);
+    let volume = segment_on_the_cpu(&local, &mask_path, [512, 512, 1]);
 
     // nibabel reads the mask with the DICOM geometry's affine.
     if let Some(py) = support::tools::python_with_nibabel() {
@@ -70,16 +79,11 @@ fn cli_segment_of_a_folder_writes_folder_seg_beside_it() {
     let series = tmp.path().join("study 1");
     std::fs::create_dir(&series).expect("mkdir");
     dcmqi_series(&root, &series, |i, p| [p[0], p[1], 2.5 * i as f64]);
-    let out = lungscope()
-        .args(["segment", "--device", "cpu"])
-        .arg(&series)
-        .output()
-        .expect("run");
-    support::tools::assert_success(&out);
-    let mask_path = tmp.path().join("study 1_seg.nii.gz");
-    let volume = open(&series);
-    let mask = io::read_mask(&mask_path, Some(&volume.geometry)).expect("mask on the grid");
-    assert_eq!(mask.geometry.dims, [512, 512, 3]);
+    segment_on_the_cpu(
+        &series,
+        &tmp.path().join("study 1_seg.nii.gz"),
+        [512, 512, 3],
+    );
 }
 
 /// The viewer's loader: a dropped folder or DICOM file is a volume, even when a
